@@ -1,0 +1,5 @@
+"""``python -m ttsd`` is ``ttsd``."""
+
+from ttsd.cli import main
+
+raise SystemExit(main())

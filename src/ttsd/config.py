@@ -1,0 +1,94 @@
+"""Settings: parsed once at the edge (CLI / app factory) and passed down. The only module that reads the environment.
+
+Every field is a flat environment variable ``TTSD_<FIELD>`` (e.g. ``TTSD_MAX_BATCH_SIZE``) and a ``ttsd serve``
+flag (``--max-batch-size``). Groups of fields are handed to the layers that need them through the ``*_config``
+helpers, so nothing below ``api``/``cli`` sees the whole Settings object or the environment.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+Device = Literal["auto", "cpu", "cuda"]
+Precision = Literal["auto", "fp32", "bf16", "fp16"]
+Mode = Literal["fast", "exact"]
+LogFormat = Literal["text", "json"]
+
+
+@dataclass(frozen=True, slots=True)
+class BatchConfig:
+    """The batcher's knobs (see docs/batching.md).
+
+    * ``max_batch_size``: items per batch, at most.
+    * ``max_wait_ms``: how long the oldest item of a bucket may wait for company before its batch goes anyway.
+    * ``max_batch_frames``: cost cap: padded mel frames (largest item x batch size) one batch may hold.
+    * ``max_queue``: items waiting, at most; past it new requests are refused (503), never queued.
+    * ``bucket_edges``: upper bounds (in ids) of the length buckets; longer items go to a last open bucket.
+    """
+
+    max_batch_size: int = 16
+    max_wait_ms: float = 10.0
+    max_batch_frames: int = 12000
+    max_queue: int = 512
+    bucket_edges: tuple[int, ...] = (16, 32, 64, 128, 256)
+
+
+class Settings(BaseSettings):
+    """All of ttsd's configuration. Field docs are the README's configuration table."""
+
+    model_config = SettingsConfigDict(env_prefix="TTSD_", extra="ignore", frozen=True)
+
+    host: str = Field("0.0.0.0", description="Address to listen on.")
+    port: int = Field(8080, ge=1, le=65535, description="TCP port.")
+    workers: int = Field(1, ge=1, description="Uvicorn worker processes (each loads its own voice).")
+    log_level: str = Field("info", description="debug, info, warning, error.")
+    log_format: LogFormat = Field("text", description="text or json log lines.")
+
+    voice: str = Field("baker", description="Voice backend: baker (default), sambert, fake (tests).")
+    device: Device = Field("auto", description="auto (CUDA when usable, else CPU), cpu or cuda.")
+    precision: Precision = Field(
+        "auto", description="auto (fp32 on CPU, fp16 on CUDA), fp32, bf16, fp16 (CUDA only)."
+    )
+    mode: Mode = Field("fast", description="fast (plain float) or exact (bit-faithful to the TFLite original).")
+    threads: int | None = Field(None, ge=1, description="Torch intra-op threads on CPU (default: all cores).")
+    model_dir: Path | None = Field(None, description="Cache of converted weights (default: user cache dir).")
+    lexicon: Path | None = Field(None, description="User lexicon file: one 'word pinyin pinyin...' per line.")
+    modelscope_model: str = Field(
+        "damo/speech_sambert-hifigan_tts_zh-cn_16k",
+        description="ModelScope model id or local directory for the sambert voice.",
+    )
+
+    max_batch_size: int = Field(16, ge=1, le=256, description="Items per batch, at most.")
+    max_wait_ms: float = Field(10.0, ge=0, le=10_000, description="Longest wait for a batch to fill.")
+    max_batch_frames: int = Field(12000, ge=100, description="Padded mel frames per batch, at most.")
+    max_queue: int = Field(512, ge=1, description="Queued items, at most; past it requests get 503.")
+    bucket_edges: tuple[int, ...] = Field((16, 32, 64, 128, 256), description="Length bucket edges (ids).")
+    request_timeout_s: float = Field(60.0, gt=0, description="Default per-request deadline.")
+    max_text_chars: int = Field(5000, ge=1, description="Longest accepted input text.")
+    max_phonemes: int = Field(160, ge=16, le=1000, description="Phoneme budget per batch item.")
+    cache_bytes: int = Field(64 * 1024 * 1024, ge=0, description="Sentence audio cache size (0 = off).")
+    drain_timeout_s: float = Field(25.0, ge=0, description="Grace period for in-flight work at shutdown.")
+    warmup: bool = Field(True, description="Run warm-up batches before reporting ready.")
+    api_key: SecretStr | None = Field(None, description="If set, requests need 'Authorization: Bearer <key>'.")
+    cors_origins: tuple[str, ...] = Field((), description="Origins allowed by CORS (none by default).")
+
+    @field_validator("bucket_edges")
+    @classmethod
+    def _edges_sorted(cls, v: tuple[int, ...]) -> tuple[int, ...]:
+        if not v or any(b <= a for a, b in zip(v, v[1:], strict=False)) or v[0] <= 0:
+            raise ValueError("bucket_edges must be positive and strictly increasing")
+        return v
+
+    def batch_config(self) -> BatchConfig:
+        return BatchConfig(
+            max_batch_size=self.max_batch_size,
+            max_wait_ms=self.max_wait_ms,
+            max_batch_frames=self.max_batch_frames,
+            max_queue=self.max_queue,
+            bucket_edges=self.bucket_edges,
+        )

@@ -1,0 +1,95 @@
+"""Domain errors. Each carries a stable machine-readable ``code``; the API layer maps them to HTTP statuses.
+
+Nothing here knows about HTTP: ``api`` owns the mapping (see ``ttsd.api.errors``).
+"""
+
+from __future__ import annotations
+
+
+class TTSError(Exception):
+    """Base class of every error ttsd raises on purpose."""
+
+    code: str = "internal_error"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class TextError(TTSError):
+    """The text cannot be synthesized (empty after normalization, nothing pronounceable...)."""
+
+    code = "invalid_text"
+
+
+class TextTooLong(TextError):
+    """The text is longer than the configured limit."""
+
+    code = "text_too_long"
+
+    def __init__(self, message: str, *, limit: int, length: int) -> None:
+        super().__init__(message)
+        self.limit = limit
+        self.length = length
+
+
+class InvalidControl(TTSError):
+    """A synthesis control (speed, pitch, format, sample rate...) is out of range or unknown."""
+
+    code = "invalid_parameter"
+
+    def __init__(self, message: str, *, param: str) -> None:
+        super().__init__(message)
+        self.param = param
+
+
+class UnknownVoice(TTSError):
+    """The requested voice, speaker or emotion does not exist in the loaded backend."""
+
+    code = "unknown_voice"
+
+
+class QueueFull(TTSError):
+    """The batcher already holds ``max_queue`` items; the request was refused, not queued."""
+
+    code = "queue_full"
+
+    def __init__(self, message: str, *, retry_after_s: float = 1.0) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
+class DeadlineExceeded(TTSError):
+    """The request's deadline passed before its audio was ready."""
+
+    code = "timeout"
+
+
+class Cancelled(TTSError):
+    """The client went away; its queued work was dropped."""
+
+    code = "cancelled"
+
+
+class ShuttingDown(TTSError):
+    """The service is draining or not ready yet and takes no new work."""
+
+    code = "unavailable"
+
+
+class BackendError(TTSError):
+    """The model failed while running a batch. The message is safe to show; details go to the log."""
+
+    code = "backend_error"
+
+
+class AssetError(TTSError):
+    """Model files are missing, corrupt or of the wrong version. The message names the fix."""
+
+    code = "asset_error"
+
+
+class BackendUnavailable(TTSError):
+    """An optional backend's packages or model files are not installed. The message names the fix."""
+
+    code = "backend_unavailable"

@@ -1,0 +1,83 @@
+"""Every Prometheus metric ttsd exports, defined once, on a registry owned by one :class:`Metrics` object.
+
+No module-level collectors: the app creates one ``Metrics`` and passes it down, so tests get fresh counters.
+Names and labels are a contract with the dashboards and alert rules in ``deploy/``; change them together.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
+BATCH_SIZE_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256)
+RATIO_BUCKETS = (0.0, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.8, 1.0)
+RTF_BUCKETS = (0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0)
+
+REJECT_REASONS = ("queue_full", "timeout", "cancelled", "invalid", "unauthorized")
+
+
+class Metrics:
+    """The metric set of one ttsd process."""
+
+    content_type = CONTENT_TYPE_LATEST
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry if registry is not None else CollectorRegistry()
+        r = self.registry
+        self.request_duration = Histogram(
+            "ttsd_request_duration_seconds", "HTTP request latency.", ["route", "status"],
+            buckets=LATENCY_BUCKETS, registry=r,
+        )
+        self.time_to_first_audio = Histogram(
+            "ttsd_time_to_first_audio_seconds", "Time from request to the first audio byte.", ["route"],
+            buckets=LATENCY_BUCKETS, registry=r,
+        )
+        self.queue_depth = Gauge("ttsd_queue_depth", "Items waiting in the batcher.", registry=r)
+        self.queue_wait = Histogram(
+            "ttsd_queue_wait_seconds", "Time an item waited before its batch started.",
+            buckets=LATENCY_BUCKETS, registry=r,
+        )
+        self.batch_size = Histogram(
+            "ttsd_batch_size", "Items per dispatched batch.", buckets=BATCH_SIZE_BUCKETS, registry=r
+        )
+        self.batch_padding_ratio = Histogram(
+            "ttsd_batch_padding_ratio", "Share of padded frames in a batch.", buckets=RATIO_BUCKETS, registry=r
+        )
+        self.batch_duration = Histogram(
+            "ttsd_batch_duration_seconds", "Model time per batch and stage.", ["stage"],
+            buckets=LATENCY_BUCKETS, registry=r,
+        )
+        self.audio_seconds = Counter(
+            "ttsd_audio_seconds_total", "Seconds of audio synthesized.", ["voice"], registry=r
+        )
+        self.characters = Counter("ttsd_characters_total", "Characters synthesized.", ["voice"], registry=r)
+        self.real_time_factor = Histogram(
+            "ttsd_real_time_factor", "Batch model time divided by the audio it produced.",
+            buckets=RTF_BUCKETS, registry=r,
+        )
+        self.rejected = Counter("ttsd_rejected_total", "Refused or dropped requests.", ["reason"], registry=r)
+        self.cache_requests = Counter(
+            "ttsd_cache_requests_total", "Sentence cache lookups.", ["result"], registry=r
+        )
+        self.build_info = Gauge(
+            "ttsd_build_info", "Build and runtime information (value 1).",
+            ["version", "voice", "device", "precision", "executor"], registry=r,
+        )
+        # Pre-create label sets so dashboards and alerts see zeros rather than "no data".
+        for reason in REJECT_REASONS:
+            self.rejected.labels(reason=reason)
+        for result in ("hit", "miss"):
+            self.cache_requests.labels(result=result)
+        for stage in ("acoustic", "vocoder"):
+            self.batch_duration.labels(stage=stage)
+
+    def set_build_info(self, *, version: str, voice: str, device: str, precision: str, executor: str) -> None:
+        self.build_info.clear()
+        self.build_info.labels(
+            version=version, voice=voice, device=device, precision=precision, executor=executor
+        ).set(1)
+
+    def render(self) -> bytes:
+        """The text exposition format for ``GET /metrics``."""
+        return generate_latest(self.registry)
