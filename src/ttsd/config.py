@@ -7,6 +7,7 @@ helpers, so nothing below ``api``/``cli`` sees the whole Settings object or the 
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -62,6 +63,11 @@ class Settings(BaseSettings):
         "damo/speech_sambert-hifigan_tts_zh-cn_16k",
         description="ModelScope model id or local directory for the sambert voice.",
     )
+    modelscope_python: Path | None = Field(
+        None, description="Python <= 3.10 interpreter with ModelScope installed (sambert runs in it)."
+    )
+    modelscope_offline: bool = Field(False, description="sambert: never contact the ModelScope hub.")
+    modelscope_emotions: bool = Field(True, description="sambert: allow the emotion control (SSML).")
 
     max_batch_size: int = Field(16, ge=1, le=256, description="Items per batch, at most.")
     max_wait_ms: float = Field(10.0, ge=0, le=10_000, description="Longest wait for a batch to fill.")
@@ -80,9 +86,20 @@ class Settings(BaseSettings):
     @field_validator("bucket_edges")
     @classmethod
     def _edges_sorted(cls, v: tuple[int, ...]) -> tuple[int, ...]:
-        if not v or any(b <= a for a, b in zip(v, v[1:], strict=False)) or v[0] <= 0:
+        if not v or any(b <= a for a, b in itertools.pairwise(v)) or v[0] <= 0:
             raise ValueError("bucket_edges must be positive and strictly increasing")
         return v
+
+    def voice_extra(self) -> dict[str, str]:
+        """Backend-specific options for the selected voice (VoiceOptions.extra)."""
+        if self.voice != "sambert":
+            return {}
+        extra = {"model": self.modelscope_model, "offline": "1" if self.modelscope_offline else "0"}
+        if self.modelscope_python is not None:
+            extra["python"] = str(self.modelscope_python)
+        if not self.modelscope_emotions:
+            extra["emotions"] = "none"
+        return extra
 
     def batch_config(self) -> BatchConfig:
         return BatchConfig(

@@ -38,7 +38,9 @@ ENERGY_RANGE = (0.25, 4.0)
 class Utterance:
     """One sentence-sized unit of work produced by a voice's front end.
 
-    ``ids`` are the model's input ids (for Baker: symbol ids with ``eos`` appended); ``pause_after_s`` is the
+    ``ids`` are the model's input ids (for Baker: symbol ids with ``eos`` appended). They must identify the
+    sentence's audio (the engine caches by them), so a backend that takes text puts its code points here.
+    ``pause_after_s`` is the
     silence the engine inserts after this piece when joining audio (longer after 。 than after ，).
     """
 
