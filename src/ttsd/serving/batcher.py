@@ -1,0 +1,313 @@
+"""The batcher: an asyncio loop around the pure policy (:mod:`ttsd.serving.policy`).
+
+It owns the queue (length buckets), the clock (the event loop's ``loop.time()``) and the one batch in flight,
+and turns policy decisions into executor calls and resolved futures. Contracts:
+
+* :meth:`Batcher.submit` is all-or-nothing: either every item of the call is queued, or none is and
+  :class:`QueueFull` (or :class:`ShuttingDown`) is raised at once. It returns one future per item, resolving
+  to that item's float32 waveform.
+* Items still queued at their deadline are dropped; their futures fail with :class:`DeadlineExceeded` and
+  never reach the model.
+* Cancelling an item's future removes it from the queue. A batch already running is not interrupted; results
+  for cancelled futures are discarded.
+* If a batch of several items fails, each item is retried alone, so one bad input fails only its own future
+  (a voice failure must not lose anyone else's work). A batch of one fails with the executor's error.
+* One batch in flight per batcher (one batcher per executor).
+* Runs on the event loop only: no locks, not thread-safe.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import logging
+import math
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from ttsd.config import BatchConfig
+from ttsd.errors import BackendError, DeadlineExceeded, QueueFull, ShuttingDown, TTSError
+from ttsd.metrics import Metrics
+from ttsd.serving.executors import Executor
+from ttsd.serving.policy import Dispatch, PendingItem, bucket_of, next_batch, prune
+from ttsd.voices.base import BatchItem, BatchOutput, FloatArray, Utterance
+
+log = logging.getLogger(__name__)
+
+WaveFuture = asyncio.Future[FloatArray]
+
+# Smoothing of the batch duration used for Retry-After estimates (weight of the newest batch).
+_EWMA_WEIGHT = 0.2
+_RETRY_AFTER_RANGE = (1.0, 60.0)
+
+
+@dataclass(slots=True, eq=False)
+class _Group:
+    """The items of one submit() call; ``counted`` once a rejection reason was recorded for it."""
+
+    counted: bool = False
+
+
+@dataclass(slots=True, eq=False)
+class _Entry:
+    pending: PendingItem
+    item: BatchItem
+    future: WaveFuture
+    group: _Group
+
+
+class Batcher:
+    """Queue, batch and run items; see the module docstring for the contracts."""
+
+    def __init__(
+        self,
+        *,
+        executor: Executor,
+        config: BatchConfig,
+        metrics: Metrics,
+        estimate_frames: Callable[[Utterance], int],
+        sample_rate: int,
+    ) -> None:
+        self._executor = executor
+        self._config = config
+        self._metrics = metrics
+        self._estimate_frames = estimate_frames
+        self._sample_rate = sample_rate
+        self._buckets: dict[int, deque[PendingItem]] = {}
+        self._queued: dict[int, _Entry] = {}
+        self._seq = itertools.count()
+        self._accepting = True
+        self._in_flight: asyncio.Task[None] | None = None
+        self._loop_task: asyncio.Task[None] | None = None
+        self._wake = asyncio.Event()
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._batch_seconds = 0.0
+
+    @property
+    def config(self) -> BatchConfig:
+        return self._config
+
+    @property
+    def queue_depth(self) -> int:
+        """Items waiting (not counting the batch in flight)."""
+        return len(self._queued)
+
+    @property
+    def busy(self) -> bool:
+        """Whether a batch is running."""
+        return self._in_flight is not None
+
+    async def start(self) -> None:
+        """Start the loop (idempotent). Must be called on the event loop that will call submit()."""
+        if self._loop_task is None:
+            self._loop_task = asyncio.create_task(self._loop(), name="ttsd-batcher")
+
+    def submit(self, items: Sequence[BatchItem], *, deadline: float) -> list[WaveFuture]:
+        """Queue ``items`` (all or none); ``deadline`` is absolute, on ``asyncio.get_running_loop().time()``.
+
+        Raises :class:`ShuttingDown` after :meth:`drain` began and :class:`QueueFull` when the items do not
+        fit under ``max_queue`` (with a ``retry_after_s`` estimate).
+        """
+        if not self._accepting:
+            raise ShuttingDown("the service is shutting down")
+        if len(self._queued) + len(items) > self._config.max_queue:
+            self._metrics.rejected.labels(reason="queue_full").inc()
+            raise QueueFull(
+                f"the server is busy ({len(self._queued)} items queued); retry later",
+                retry_after_s=self._retry_after(len(items)),
+            )
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        group = _Group()
+        futures: list[WaveFuture] = []
+        for item in items:
+            pending = PendingItem(
+                seq=next(self._seq),
+                length=len(item.utterance.ids),
+                frames=self._estimate_frames(item.utterance),
+                enqueued_at=now,
+                deadline=deadline,
+            )
+            future: WaveFuture = loop.create_future()
+            future.add_done_callback(self._on_future_done)
+            self._queued[pending.seq] = _Entry(pending=pending, item=item, future=future, group=group)
+            index = bucket_of(pending.length, self._config.bucket_edges)
+            self._buckets.setdefault(index, deque()).append(pending)
+            futures.append(future)
+        self._changed()
+        return futures
+
+    async def drain(self, timeout_s: float) -> None:
+        """Refuse new items, let queued and running work finish within ``timeout_s``, then :meth:`stop`."""
+        self._accepting = False
+        self._wake.set()
+        if self._loop_task is not None:
+            try:
+                async with asyncio.timeout(timeout_s):
+                    await self._idle.wait()
+            except TimeoutError:
+                log.warning("drain timed out with %d item(s) queued", len(self._queued))
+        await self.stop()
+
+    async def stop(self) -> None:
+        """Stop now: queued and running items fail with :class:`ShuttingDown`."""
+        self._accepting = False
+        for task in (self._loop_task, self._in_flight):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        self._loop_task = None
+        self._fail_all_queued(ShuttingDown("the service shut down before this request ran"))
+
+    # -- the loop ----------------------------------------------------------------------------------
+
+    async def _loop(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            self._wake.clear()
+            try:
+                now = loop.time()
+                self._drop_dead(now)
+                decision = next_batch(self._buckets, now, self._config, executor_idle=self._in_flight is None)
+                if isinstance(decision, Dispatch):
+                    self._dispatch(decision, now)
+                    continue
+            except Exception:
+                # A bug here must not leave callers waiting forever: fail what is queued and carry on.
+                log.exception("batcher loop failed; failing %d queued item(s)", len(self._queued))
+                self._fail_all_queued(BackendError("the server failed to schedule this request"))
+                continue
+            await self._sleep(decision.wake_at)
+
+    async def _sleep(self, wake_at: float | None) -> None:
+        if wake_at is None:
+            await self._wake.wait()
+            return
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout_at(wake_at):
+                await self._wake.wait()
+
+    def _drop_dead(self, now: float) -> None:
+        """Remove expired and cancelled items (policy.prune) and fail/count them."""
+        cancelled = {seq for seq, entry in self._queued.items() if entry.future.done()}
+        pruned = prune(self._buckets, now=now, cancelled=cancelled)
+        if not pruned.expired and not pruned.cancelled:
+            return
+        self._buckets = {index: deque(items) for index, items in pruned.buckets.items()}
+        for pending in pruned.expired:
+            entry = self._queued.pop(pending.seq)
+            self._count_rejection(entry.group, "timeout")
+            _fail(entry, DeadlineExceeded("the request's deadline passed while it was queued"))
+        for pending in pruned.cancelled:
+            self._count_rejection(self._queued.pop(pending.seq).group, "cancelled")
+        self._changed()
+
+    def _dispatch(self, decision: Dispatch, now: float) -> None:
+        taken = {pending.seq for pending in decision.items}
+        entries = [self._queued.pop(seq) for seq in (pending.seq for pending in decision.items)]
+        remaining = deque(p for p in self._buckets[decision.bucket] if p.seq not in taken)
+        if remaining:
+            self._buckets[decision.bucket] = remaining
+        else:
+            del self._buckets[decision.bucket]
+        for pending in decision.items:
+            self._metrics.queue_wait.observe(now - pending.enqueued_at)
+        self._in_flight = asyncio.create_task(self._run_batch(entries), name="ttsd-batch")
+        self._changed()
+
+    async def _run_batch(self, entries: list[_Entry]) -> None:
+        try:
+            await self._execute(entries, retry_singly=True)
+        except asyncio.CancelledError:
+            for entry in entries:
+                _fail(entry, ShuttingDown("the service shut down while this request ran"))
+            raise
+        finally:
+            self._in_flight = None
+            self._changed()
+
+    async def _execute(self, entries: list[_Entry], *, retry_singly: bool) -> None:
+        live = [entry for entry in entries if not entry.future.done()]
+        if not live:
+            return  # everyone went away before the batch started: skip the model work
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        try:
+            output = await self._executor.run([entry.item for entry in live])
+            if len(output.waveforms) != len(live):
+                raise BackendError("the voice returned the wrong number of waveforms")
+        except Exception as exc:
+            if retry_singly and len(live) > 1:
+                log.warning("batch of %d failed (%s); retrying its items one by one", len(live), exc)
+                for entry in live:
+                    await self._execute([entry], retry_singly=False)
+                return
+            if not isinstance(exc, TTSError):
+                log.error("executor failed outside the voice", exc_info=exc)
+                exc = BackendError("speech synthesis failed on the server")
+            for entry in live:
+                self._count_rejection(entry.group, None)
+                _fail(entry, exc)
+            return
+        self._record(output, wall_s=loop.time() - started, size=len(live))
+        for entry, waveform in zip(live, output.waveforms, strict=True):
+            if not entry.future.done():
+                entry.future.set_result(waveform)
+
+    # -- bookkeeping -------------------------------------------------------------------------------
+
+    def _record(self, output: BatchOutput, *, wall_s: float, size: int) -> None:
+        m = self._metrics
+        m.batch_size.observe(size)
+        m.batch_duration.labels(stage="acoustic").observe(output.acoustic_seconds)
+        m.batch_duration.labels(stage="vocoder").observe(output.vocoder_seconds)
+        if output.padded_frames > 0:
+            m.batch_padding_ratio.observe(max(0, output.padded_frames - output.frames) / output.padded_frames)
+        audio_s = sum(len(w) for w in output.waveforms) / self._sample_rate
+        if audio_s > 0:
+            m.real_time_factor.observe((output.acoustic_seconds + output.vocoder_seconds) / audio_s)
+        if self._batch_seconds == 0.0:
+            self._batch_seconds = wall_s
+        else:
+            self._batch_seconds += _EWMA_WEIGHT * (wall_s - self._batch_seconds)
+
+    def _retry_after(self, incoming: int) -> float:
+        """Rough time until the queue has room: batches ahead x recent batch duration, clamped."""
+        batches = math.ceil((len(self._queued) + incoming) / self._config.max_batch_size)
+        low, high = _RETRY_AFTER_RANGE
+        return min(high, max(low, batches * self._batch_seconds))
+
+    def _fail_all_queued(self, exc: Exception) -> None:
+        for entry in self._queued.values():
+            _fail(entry, exc)
+        self._queued.clear()
+        self._buckets.clear()
+        self._changed()
+
+    def _count_rejection(self, group: _Group, reason: str | None) -> None:
+        """Count one rejection per submit() call; ``None`` marks the call failed without counting."""
+        if not group.counted:
+            group.counted = True
+            if reason is not None:
+                self._metrics.rejected.labels(reason=reason).inc()
+
+    def _on_future_done(self, future: WaveFuture) -> None:
+        if future.cancelled():
+            self._wake.set()  # the loop prunes the cancelled item
+
+    def _changed(self) -> None:
+        self._metrics.queue_depth.set(len(self._queued))
+        if not self._queued and self._in_flight is None:
+            self._idle.set()
+        else:
+            self._idle.clear()
+        self._wake.set()
+
+
+def _fail(entry: _Entry, exc: BaseException) -> None:
+    if not entry.future.done():
+        entry.future.set_exception(exc)

@@ -1,0 +1,167 @@
+"""Executors: run a voice's blocking calls off the event loop, one batch at a time per device.
+
+Both executors own exactly one worker thread, so a voice (which is not thread-safe, see
+:mod:`ttsd.voices.base`) only ever sees one call at a time, and the event loop stays free for HTTP, health
+checks and the batcher. :class:`SerialExecutor` is the CPU flavour (torch's intra-op threads do the parallel
+work: the voice sets them); :class:`BatchExecutor` is the CUDA flavour (its thread binds the CUDA device).
+
+torch is never imported at module level: CPU-only and fake-voice deployments import this module without it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import logging
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Protocol, TypeVar
+
+from ttsd.errors import BackendError, BackendUnavailable, TTSError
+from ttsd.voices.base import BatchItem, BatchOutput, Voice
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+
+class Executor(Protocol):
+    """What the batcher and the engine need from an executor."""
+
+    @property
+    def name(self) -> str:
+        """``serial`` or ``batch`` (exported in ``ttsd_build_info``)."""
+        ...
+
+    @property
+    def device(self) -> str: ...
+
+    async def run(self, items: Sequence[BatchItem]) -> BatchOutput:
+        """Run one batch through the voice. Raises :class:`BackendError` if the voice fails."""
+        ...
+
+    async def call(self, fn: Callable[[], T]) -> T:
+        """Run ``fn`` on the model thread (warm-up and other whole-model work)."""
+        ...
+
+    def close(self, *, wait: bool = True) -> None:
+        """Stop the worker thread; ``wait=False`` abandons a batch still running."""
+        ...
+
+
+class _ThreadExecutor:
+    """One worker thread running ``voice.run_batch``; subclasses choose how the thread is prepared."""
+
+    name = "serial"
+
+    def __init__(self, *, voice: Voice, device: str) -> None:
+        self._voice = voice
+        self._device = device
+        self._pool = ThreadPoolExecutor(
+            max_workers=1, thread_name_prefix=f"ttsd-model-{device}", initializer=self._init_thread
+        )
+
+    @property
+    def device(self) -> str:
+        return self._device
+
+    def _init_thread(self) -> None:
+        """Runs once in the worker thread before any batch."""
+
+    async def run(self, items: Sequence[BatchItem]) -> BatchOutput:
+        batch = tuple(items)
+        try:
+            return await self.call(lambda: self._voice.run_batch(batch))
+        except TTSError:
+            raise
+        except Exception as exc:
+            # Details (tensors, paths, CUDA messages) go to the log only; clients get a stable message.
+            log.exception("voice %s failed on a batch of %d item(s)", self._voice.info.name, len(batch))
+            raise BackendError("speech synthesis failed on the server") from exc
+
+    async def call(self, fn: Callable[[], T]) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._pool, fn)
+
+    def close(self, *, wait: bool = True) -> None:
+        self._pool.shutdown(wait=wait, cancel_futures=True)
+
+
+class SerialExecutor(_ThreadExecutor):
+    """CPU: one batch at a time on one worker thread; the voice's torch threads use the cores."""
+
+    name = "serial"
+
+    def __init__(self, *, voice: Voice, device: str = "cpu") -> None:
+        super().__init__(voice=voice, device=device)
+
+
+class BatchExecutor(_ThreadExecutor):
+    """CUDA: one batch in flight per device; the worker thread binds its CUDA device before any batch."""
+
+    name = "batch"
+
+    def _init_thread(self) -> None:
+        torch = _import_torch()
+        if torch is not None and self._device.startswith("cuda"):
+            torch.cuda.set_device(torch.device(self._device))
+
+
+def make_executor(device: str, voice: Voice) -> SerialExecutor | BatchExecutor:
+    """The executor for a resolved device (``cpu``, ``cuda`` or ``cuda:N``)."""
+    if device.startswith("cuda"):
+        return BatchExecutor(voice=voice, device=device)
+    return SerialExecutor(voice=voice, device=device)
+
+
+def select_device(
+    requested: str, *, probe: Callable[[str], tuple[bool, str]] | None = None
+) -> tuple[str, str]:
+    """Resolve ``TTSD_DEVICE`` (``auto``, ``cpu``, ``cuda``, ``cuda:N``) to ``(device, human reason)``.
+
+    ``auto`` picks CUDA when torch sees a device and a tiny operation on it works, else CPU. Asking for CUDA
+    without a usable device raises :class:`BackendUnavailable` with the probe's explanation. ``probe`` (tests)
+    replaces :func:`probe_cuda`; it is only called when CUDA is a possibility.
+    """
+    check = probe if probe is not None else probe_cuda
+    if requested == "cpu":
+        return "cpu", "CPU requested"
+    if requested == "auto":
+        ok, why = check("cuda")
+        if ok:
+            return "cuda", f"auto: CUDA is usable ({why})"
+        return "cpu", f"auto: CUDA not usable ({why}); using CPU"
+    if requested == "cuda" or requested.startswith("cuda:"):
+        ok, why = check(requested)
+        if not ok:
+            raise BackendUnavailable(
+                f"device {requested!r} requested but CUDA is not usable: {why}. "
+                "Use device 'auto' or 'cpu', or install a CUDA build of torch."
+            )
+        return requested, f"{requested} requested ({why})"
+    raise BackendUnavailable(f"unknown device {requested!r}; use auto, cpu, cuda or cuda:N")
+
+
+def probe_cuda(device: str = "cuda") -> tuple[bool, str]:
+    """Whether ``device`` can run a tiny op, and why (GPU name, or what is missing)."""
+    torch = _import_torch()
+    if torch is None:
+        return False, "torch is not installed"
+    try:
+        if not torch.cuda.is_available():
+            return False, "torch sees no CUDA device (CPU-only build or no driver)"
+        value = (torch.ones(2, device=device) * 2).sum().item()
+        if value != 4:
+            return False, f"a test operation on {device} returned {value}"
+        return True, str(torch.cuda.get_device_name(torch.device(device)))
+    except Exception as exc:  # any driver/runtime failure means "not usable", with the reason logged
+        log.warning("CUDA probe on %s failed", device, exc_info=True)
+        return False, f"a test operation on {device} failed: {type(exc).__name__}"
+
+
+def _import_torch() -> Any:
+    """torch, or None when it is not installed (imported lazily: serving must not need torch)."""
+    try:
+        return importlib.import_module("torch")
+    except ImportError:
+        return None

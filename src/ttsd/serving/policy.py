@@ -1,0 +1,170 @@
+"""The batching policy: pure functions from "what is queued, and when is now" to "what to run next".
+
+No asyncio, no clocks, no voices: the batcher (:mod:`ttsd.serving.batcher`) owns time and state and asks
+:func:`next_batch` what to do each time something changes. Keeping the policy pure lets property tests check
+its invariants directly (``tests/unit/serving/test_policy.py``); ``docs/batching.md`` explains them.
+
+Invariants of a :class:`Dispatch` returned by :func:`next_batch`:
+
+* all its items come from one bucket and are a prefix of that bucket's live (unexpired) items, in FIFO order;
+* it holds at most ``max_batch_size`` items;
+* its padded cost (largest ``frames`` x item count) is at most ``max_batch_frames``, except a batch of one
+  item that alone exceeds the cap (it runs alone rather than never);
+* no item in it has reached its deadline at ``now``;
+* among the buckets that are due, the one whose oldest item is oldest goes first (ties: lower ``seq``), so an
+  item that is due is overtaken only by batches that start with an even older item (no starvation).
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left
+from collections.abc import Mapping, Sequence, Set
+from dataclasses import dataclass
+
+from ttsd.config import BatchConfig
+
+
+@dataclass(frozen=True, slots=True)
+class PendingItem:
+    """One queued item as the policy sees it.
+
+    ``seq`` is unique and increases with arrival (tie-break for equal timestamps); ``length`` is the id count
+    (selects the bucket); ``frames`` is the estimated mel frame count (cost cap); ``enqueued_at`` and
+    ``deadline`` are on the batcher's clock, in seconds. An item is expired once ``now >= deadline``.
+    """
+
+    seq: int
+    length: int
+    frames: int
+    enqueued_at: float
+    deadline: float
+
+
+Buckets = Mapping[int, Sequence[PendingItem]]
+"""Bucket index -> its items, oldest first."""
+
+
+@dataclass(frozen=True, slots=True)
+class Dispatch:
+    """Run ``items`` (from bucket ``bucket``) now; ``padded_frames`` is their padded cost."""
+
+    bucket: int
+    items: tuple[PendingItem, ...]
+    padded_frames: int
+
+
+@dataclass(frozen=True, slots=True)
+class Wait:
+    """Nothing to run now. Re-evaluate at ``wake_at`` (batcher clock) or on the next event, if sooner.
+
+    ``wake_at`` is ``None`` when nothing queued can change on its own (queue empty, or the executor is busy
+    and no deadline is pending: the executor finishing is itself an event).
+    """
+
+    wake_at: float | None
+
+
+Decision = Dispatch | Wait
+
+
+@dataclass(frozen=True, slots=True)
+class Pruned:
+    """Result of :func:`prune`: the buckets without dead items, and the dead items by cause."""
+
+    buckets: dict[int, tuple[PendingItem, ...]]
+    expired: tuple[PendingItem, ...]
+    cancelled: tuple[PendingItem, ...]
+
+
+def bucket_of(length: int, edges: Sequence[int]) -> int:
+    """Bucket of an item of ``length`` ids: index of the first edge >= length, else ``len(edges)``."""
+    return bisect_left(edges, length)
+
+
+def padded_frames(items: Sequence[PendingItem]) -> int:
+    """What a batch costs the vocoder: every item is padded to the longest one."""
+    return max((item.frames for item in items), default=0) * len(items)
+
+
+def prune(buckets: Buckets, *, now: float, cancelled: Set[int] = frozenset()) -> Pruned:
+    """Drop items whose deadline has passed (``now >= deadline``) or whose ``seq`` is in ``cancelled``.
+
+    Order within each bucket is kept; empty buckets are left out. An item both cancelled and expired counts as
+    cancelled (the caller went away first or at the same time; either way nobody waits for an error).
+    """
+    kept: dict[int, tuple[PendingItem, ...]] = {}
+    expired: list[PendingItem] = []
+    dropped: list[PendingItem] = []
+    for index, items in buckets.items():
+        live: list[PendingItem] = []
+        for item in items:
+            if item.seq in cancelled:
+                dropped.append(item)
+            elif now >= item.deadline:
+                expired.append(item)
+            else:
+                live.append(item)
+        if live:
+            kept[index] = tuple(live)
+    return Pruned(buckets=kept, expired=tuple(expired), cancelled=tuple(dropped))
+
+
+def next_batch(buckets: Buckets, now: float, cfg: BatchConfig, *, executor_idle: bool) -> Decision:
+    """Decide what to run at ``now``. See the module docstring for the invariants.
+
+    A bucket's candidate batch is its longest FIFO prefix of live items that fits both ``max_batch_size`` and
+    ``max_batch_frames``. The bucket is *due* when that batch is full (size reached, or the next item would
+    break the frame cap, so waiting cannot grow it), when its oldest item has waited ``max_wait_ms``, or when
+    ``max_wait_ms`` is 0 and the executor is idle. With a busy executor nothing is dispatched: the batch keeps
+    growing until the executor frees up.
+    """
+    max_wait_s = cfg.max_wait_ms / 1000.0
+    candidates = {index: _candidate(items, now, cfg) for index, items in buckets.items()}
+    candidates = {index: cand for index, cand in candidates.items() if cand.items}
+    if not candidates:
+        return Wait(wake_at=None)
+    if not executor_idle:
+        return Wait(wake_at=_earliest_deadline(buckets, now))
+    due = [
+        (cand.items[0].enqueued_at, cand.items[0].seq, index)
+        for index, cand in candidates.items()
+        # Same expression as the wake-up time below, so waking at it always finds the bucket due.
+        if cand.full or max_wait_s == 0 or now >= cand.items[0].enqueued_at + max_wait_s
+    ]
+    if due:
+        _, _, index = min(due)
+        cand = candidates[index]
+        return Dispatch(bucket=index, items=cand.items, padded_frames=padded_frames(cand.items))
+    next_due = min(cand.items[0].enqueued_at + max_wait_s for cand in candidates.values())
+    deadline = _earliest_deadline(buckets, now)
+    return Wait(wake_at=next_due if deadline is None else min(next_due, deadline))
+
+
+@dataclass(frozen=True, slots=True)
+class _Candidate:
+    items: tuple[PendingItem, ...]
+    full: bool
+
+
+def _candidate(items: Sequence[PendingItem], now: float, cfg: BatchConfig) -> _Candidate:
+    """The FIFO prefix of live items that fits the caps, and whether it can still grow."""
+    chosen: list[PendingItem] = []
+    longest = 0
+    for item in items:
+        if now >= item.deadline:
+            continue  # expired: never dispatched; prune() reports it
+        if len(chosen) >= cfg.max_batch_size:
+            return _Candidate(tuple(chosen), full=True)
+        widest = max(longest, item.frames)
+        if chosen and widest * (len(chosen) + 1) > cfg.max_batch_frames:
+            return _Candidate(tuple(chosen), full=True)
+        chosen.append(item)
+        longest = widest
+    # Even an item no longer than the current longest would break the cap: the batch cannot grow.
+    full = len(chosen) >= cfg.max_batch_size or longest * (len(chosen) + 1) > cfg.max_batch_frames
+    return _Candidate(tuple(chosen), full=full and bool(chosen))
+
+
+def _earliest_deadline(buckets: Buckets, now: float) -> float | None:
+    live = [item.deadline for items in buckets.values() for item in items if item.deadline > now]
+    return min(live, default=None)

@@ -1,0 +1,307 @@
+"""The asyncio batcher (ttsd.serving.batcher) driven by a gated fake executor: no sleeps decide outcomes."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import replace
+from typing import Any, TypeVar
+
+import numpy as np
+import pytest
+
+from ttsd.config import BatchConfig
+from ttsd.errors import BackendError, DeadlineExceeded, QueueFull, ShuttingDown
+from ttsd.metrics import Metrics
+from ttsd.serving.batcher import Batcher, WaveFuture
+from ttsd.voices.base import BatchItem, BatchOutput, FloatArray, Utterance
+
+T = TypeVar("T")
+SR = 1000
+
+
+class GateExecutor:
+    """Runs batches on the event loop, each waiting for ``gate`` to open; fails batches holding ``bad``
+    (with a BackendError) or ``boom`` (with a RuntimeError, as a buggy executor would)."""
+
+    name = "gate"
+    device = "cpu"
+
+    def __init__(self) -> None:
+        self.gate = asyncio.Event()
+        self.batches: list[tuple[str, ...]] = []
+        self.running = 0
+        self.max_running = 0
+        self.started = asyncio.Event()
+
+    async def run(self, items: Sequence[BatchItem]) -> BatchOutput:
+        texts = tuple(item.utterance.text for item in items)
+        self.batches.append(texts)
+        self.running += 1
+        self.max_running = max(self.max_running, self.running)
+        self.started.set()
+        try:
+            await self.gate.wait()
+        finally:
+            self.running -= 1
+        if any("bad" in text for text in texts):
+            raise BackendError("speech synthesis failed on the server")
+        if any("boom" in text for text in texts):
+            raise RuntimeError("not a domain error")
+        frames = [len(item.utterance.ids) for item in items]
+        return BatchOutput(
+            waveforms=[np.full(n * 10, float(n), dtype=np.float32) for n in frames],
+            acoustic_seconds=0.01,
+            vocoder_seconds=0.01,
+            padded_frames=max(frames) * len(frames),
+            frames=sum(frames),
+        )
+
+    async def call(self, fn: Callable[[], T]) -> T:
+        return fn()
+
+    def close(self, *, wait: bool = True) -> None:
+        pass
+
+
+def item(text: str, length: int = 4) -> BatchItem:
+    return BatchItem(utterance=Utterance(text=text, phonemes=(), ids=tuple(range(length))))
+
+
+def far() -> float:
+    return asyncio.get_running_loop().time() + 60
+
+
+async def settle() -> None:
+    """Let the batcher loop and callbacks run."""
+    for _ in range(5):
+        await asyncio.sleep(0)
+
+
+@pytest.fixture
+def executor() -> GateExecutor:
+    return GateExecutor()
+
+
+@pytest.fixture
+def metrics() -> Metrics:
+    return Metrics()
+
+
+@pytest.fixture
+async def make_batcher(executor: GateExecutor, metrics: Metrics) -> AsyncIterator[Callable[..., Batcher]]:
+    made: list[Batcher] = []
+
+    def make(**config: Any) -> Batcher:
+        cfg = replace(BatchConfig(max_batch_size=4, max_wait_ms=0.0, max_queue=8), **config)
+        batcher = Batcher(
+            executor=executor,
+            config=cfg,
+            metrics=metrics,
+            estimate_frames=lambda u: len(u.ids),
+            sample_rate=SR,
+        )
+        made.append(batcher)
+        return batcher
+
+    yield make
+    for batcher in made:
+        await batcher.stop()
+
+
+def sample(metrics: Metrics, name: str, labels: dict[str, str] | None = None) -> float:
+    value = metrics.registry.get_sample_value(name, labels or {})
+    return 0.0 if value is None else value
+
+
+async def start_blocked(batcher: Batcher, executor: GateExecutor) -> WaveFuture:
+    """Start the batcher and occupy the executor with one item ('first')."""
+    await batcher.start()
+    (first,) = batcher.submit([item("first")], deadline=far())
+    await executor.started.wait()
+    return first
+
+
+async def test_items_that_wait_are_batched_together(
+    make_batcher: Callable[..., Batcher], executor: GateExecutor
+) -> None:
+    batcher = make_batcher()
+    first = await start_blocked(batcher, executor)
+    futures = batcher.submit([item(f"s{i}") for i in range(6)], deadline=far())
+    await settle()
+    assert batcher.queue_depth == 6
+    executor.gate.set()
+    results = await asyncio.gather(first, *futures)
+    assert executor.batches == [("first",), ("s0", "s1", "s2", "s3"), ("s4", "s5")]
+    assert all(len(r) == 40 for r in results)
+    assert executor.max_running == 1
+
+
+async def test_a_batch_never_mixes_buckets(
+    make_batcher: Callable[..., Batcher], executor: GateExecutor
+) -> None:
+    batcher = make_batcher(bucket_edges=(8, 16))
+    first = await start_blocked(batcher, executor)
+    futures = batcher.submit([item("short", 4), item("long", 12), item("short2", 5)], deadline=far())
+    executor.gate.set()
+    await asyncio.gather(first, *futures)
+    assert executor.batches[1:] == [("short", "short2"), ("long",)]
+
+
+async def test_queue_full_is_all_or_nothing(
+    make_batcher: Callable[..., Batcher], executor: GateExecutor, metrics: Metrics
+) -> None:
+    batcher = make_batcher(max_queue=4)
+    first = await start_blocked(batcher, executor)
+    queued = batcher.submit([item("a"), item("b"), item("c")], deadline=far())
+    with pytest.raises(QueueFull) as info:
+        batcher.submit([item("x"), item("y")], deadline=far())
+    assert info.value.retry_after_s >= 1.0
+    assert batcher.queue_depth == 3
+    assert sample(metrics, "ttsd_rejected_total", {"reason": "queue_full"}) == 1
+    assert sample(metrics, "ttsd_queue_depth") == 3
+    executor.gate.set()
+    await asyncio.gather(first, *queued)
+    assert sorted(t for batch in executor.batches for t in batch) == ["a", "b", "c", "first"]
+
+
+async def test_deadline_drops_queued_items(
+    make_batcher: Callable[..., Batcher], executor: GateExecutor, metrics: Metrics
+) -> None:
+    batcher = make_batcher()
+    first = await start_blocked(batcher, executor)
+    loop = asyncio.get_running_loop()
+    late = batcher.submit([item("late1"), item("late2")], deadline=loop.time() + 0.05)
+    for future in late:
+        with pytest.raises(DeadlineExceeded):
+            await future
+    assert batcher.queue_depth == 0
+    assert sample(metrics, "ttsd_rejected_total", {"reason": "timeout"}) == 1  # one per request
+    executor.gate.set()
+    await first
+    await settle()
+    assert executor.batches == [("first",)]
+
+
+async def test_cancelled_items_leave_the_queue(
+    make_batcher: Callable[..., Batcher], executor: GateExecutor, metrics: Metrics
+) -> None:
+    batcher = make_batcher()
+    first = await start_blocked(batcher, executor)
+    gone = batcher.submit([item("gone1"), item("gone2")], deadline=far())
+    kept = batcher.submit([item("kept")], deadline=far())
+    for future in gone:
+        future.cancel()
+    await settle()
+    assert batcher.queue_depth == 1
+    assert sample(metrics, "ttsd_rejected_total", {"reason": "cancelled"}) == 1
+    executor.gate.set()
+    await asyncio.gather(first, *kept)
+    assert executor.batches == [("first",), ("kept",)]
+
+
+async def test_cancelling_a_running_item_discards_its_result_only(
+    make_batcher: Callable[..., Batcher], executor: GateExecutor
+) -> None:
+    batcher = make_batcher()
+    await batcher.start()
+    a, b = batcher.submit([item("a"), item("b")], deadline=far())
+    await executor.started.wait()
+    a.cancel()
+    executor.gate.set()
+    assert len(await b) == 40
+    assert a.cancelled()
+    assert executor.batches == [("a", "b")]
+
+
+async def test_a_failing_batch_fails_only_the_bad_item(
+    make_batcher: Callable[..., Batcher], executor: GateExecutor, metrics: Metrics
+) -> None:
+    batcher = make_batcher()
+    first = await start_blocked(batcher, executor)
+    good1, bad, good2 = (batcher.submit([item(t)], deadline=far())[0] for t in ("good1", "bad", "good2"))
+    executor.gate.set()
+    await first
+    assert len(await good1) == len(await good2) == 40
+    with pytest.raises(BackendError):
+        await bad
+    # The batch of three failed, then each item ran alone.
+    assert executor.batches[1:] == [("good1", "bad", "good2"), ("good1",), ("bad",), ("good2",)]
+    assert sample(metrics, "ttsd_rejected_total", {"reason": "cancelled"}) == 0
+
+
+async def test_unexpected_executor_errors_become_backend_errors(
+    make_batcher: Callable[..., Batcher], executor: GateExecutor
+) -> None:
+    batcher = make_batcher()
+    await batcher.start()
+    executor.gate.set()
+    (boom,) = batcher.submit([item("boom")], deadline=far())
+    with pytest.raises(BackendError):
+        await boom
+    (fine,) = batcher.submit([item("fine")], deadline=far())
+    assert len(await fine) == 40  # the batcher survived
+
+
+async def test_batch_metrics(
+    make_batcher: Callable[..., Batcher], executor: GateExecutor, metrics: Metrics
+) -> None:
+    batcher = make_batcher()
+    first = await start_blocked(batcher, executor)
+    futures = batcher.submit([item("a", 2), item("b", 6)], deadline=far())
+    executor.gate.set()
+    await asyncio.gather(first, *futures)
+    assert sample(metrics, "ttsd_batch_size_count") == 2
+    assert sample(metrics, "ttsd_batch_size_sum") == 3
+    assert sample(metrics, "ttsd_queue_wait_seconds_count") == 3
+    # Second batch: frames 2 and 6 padded to 12 -> 4/12 padding; first batch has none.
+    assert sample(metrics, "ttsd_batch_padding_ratio_sum") == pytest.approx(4 / 12)
+    assert sample(metrics, "ttsd_batch_duration_seconds_count", {"stage": "acoustic"}) == 2
+    # 0.02 s of model time for 40 samples (0.04 s), then 0.02 s for 80 samples (0.08 s).
+    assert sample(metrics, "ttsd_real_time_factor_sum") == pytest.approx(0.5 + 0.25)
+    assert sample(metrics, "ttsd_queue_depth") == 0
+
+
+async def test_max_wait_holds_a_lone_item_back(
+    make_batcher: Callable[..., Batcher], executor: GateExecutor
+) -> None:
+    batcher = make_batcher(max_wait_ms=300.0)
+    await batcher.start()
+    executor.gate.set()
+    loop = asyncio.get_running_loop()
+    t0 = loop.time()
+    (future,) = batcher.submit([item("alone")], deadline=far())
+    await asyncio.sleep(0.03)
+    assert executor.batches == []  # still waiting for company
+    later = batcher.submit([item("company")], deadline=far())
+    await asyncio.gather(future, *later)
+    assert loop.time() - t0 >= 0.3
+    assert executor.batches == [("alone", "company")]
+
+
+async def test_drain_finishes_queued_work_then_refuses(
+    make_batcher: Callable[..., Batcher], executor: GateExecutor
+) -> None:
+    batcher = make_batcher()
+    first = await start_blocked(batcher, executor)
+    queued = batcher.submit([item("q1"), item("q2")], deadline=far())
+    drain = asyncio.create_task(batcher.drain(timeout_s=5))
+    await settle()
+    with pytest.raises(ShuttingDown):
+        batcher.submit([item("new")], deadline=far())
+    executor.gate.set()
+    await drain
+    results: list[FloatArray] = await asyncio.gather(first, *queued)
+    assert len(results) == 3
+
+
+async def test_drain_timeout_fails_leftovers(
+    make_batcher: Callable[..., Batcher], executor: GateExecutor
+) -> None:
+    batcher = make_batcher()
+    first = await start_blocked(batcher, executor)
+    (queued,) = batcher.submit([item("q")], deadline=far())
+    await batcher.drain(timeout_s=0.05)
+    for future in (first, queued):
+        with pytest.raises(ShuttingDown):
+            await future
