@@ -1,0 +1,5 @@
+"""The HTTP API (FastAPI). Talks only to :class:`ttsd.engine.TTSEngine`; see ``create_app``."""
+
+from ttsd.api.app import create_app
+
+__all__ = ["create_app"]

@@ -1,0 +1,102 @@
+"""The FastAPI application factory.
+
+``create_app(settings)`` returns an app whose lifespan builds the engine (``ttsd.engine.build_engine``),
+starts it in the background (so ``/healthz`` answers and ``/readyz`` says 503 while the voice loads and warms
+up), and drains it at shutdown. Each app has its own :class:`~ttsd.metrics.Metrics`; tests may pass their
+own engine.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+from fastapi import FastAPI, Security
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.security import HTTPBearer
+
+from ttsd import __version__
+from ttsd.api import errors
+from ttsd.api.deps import ServiceState
+from ttsd.api.middleware import ApiKeyMiddleware, MetricsMiddleware
+from ttsd.api.routes import PROTECTED, PUBLIC
+from ttsd.api.routes.ui import static_files
+from ttsd.config import Settings
+from ttsd.engine import TTSEngine
+from ttsd.metrics import Metrics
+
+log = logging.getLogger(__name__)
+
+DESCRIPTION = """Mandarin text-to-speech.
+
+* `POST /tts` with `{"text": "..."}` returns `audio/wav` (the original service's contract).
+* `POST /v1/audio/speech` is OpenAI-compatible (point an OpenAI client's `base_url` at `/v1`).
+* Errors are `{"error": {"code": "...", "message": "..."}}`.
+"""
+EXPOSED_HEADERS = [
+    "X-Audio-Duration",
+    "X-Sample-Rate",
+    "X-Sentences",
+    "X-Cached-Sentences",
+    "X-Processing-Time",
+]
+
+
+def create_app(settings: Settings, engine: TTSEngine | None = None, *, metrics: Metrics | None = None) -> FastAPI:
+    """Build the app. ``engine``: use this engine instead of building one (it is still started and drained
+    by the lifespan); pass the ``metrics`` it was built with, so ``/metrics`` shows the engine's metrics."""
+    state = ServiceState(settings=settings, metrics=metrics if metrics is not None else Metrics())
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        startup = asyncio.create_task(_start(state, engine), name="ttsd-startup")
+        try:
+            yield
+        finally:
+            if not startup.done():
+                startup.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await startup
+            await state.begin_drain()
+
+    app = FastAPI(title="ttsd", version=__version__, description=DESCRIPTION, lifespan=lifespan)
+    app.state.service = state
+    errors.install(app)
+    # The key is checked by ApiKeyMiddleware; declaring the scheme here gives /docs its "Authorize" button.
+    bearer = HTTPBearer(auto_error=False, description="Needed when the server runs with TTSD_API_KEY.")
+    for router in PROTECTED:
+        app.include_router(router, dependencies=[Security(bearer)])
+    for router in PUBLIC:
+        app.include_router(router)
+    app.mount("/static", static_files(), name="static")
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=list(settings.cors_origins),
+            allow_methods=["GET", "POST"],
+            allow_headers=["Authorization", "Content-Type", "X-API-Key"],
+            expose_headers=EXPOSED_HEADERS,
+        )
+    if settings.api_key is not None:
+        app.add_middleware(ApiKeyMiddleware, api_key=settings.api_key.get_secret_value(), metrics=state.metrics)
+    app.add_middleware(MetricsMiddleware, metrics=state.metrics)  # added last = outermost: times everything
+    return app
+
+
+async def _start(state: ServiceState, engine: TTSEngine | None) -> None:
+    """Build (unless given) and start the engine; only then is it visible to routes and /readyz."""
+    try:
+        if engine is None:
+            from ttsd.engine import build_engine  # heavy (voice, torch): only when serving
+
+            engine = await build_engine(state.settings, state.metrics)
+        await engine.start()
+    except asyncio.CancelledError:
+        raise
+    except BaseException as exc:
+        state.fail(exc)
+        return
+    state.engine = engine
+    log.info("ready: voice %s on %s", engine.info.name, engine.info.device)

@@ -1,0 +1,139 @@
+"""Domain errors and framework errors -> HTTP responses of the shape ``{"error": {"code", "message"}}``.
+
+Status mapping (the HTTP contract in docs/api.md):
+
+* 400 ``invalid_json``: the body is not JSON.
+* 401 ``unauthorized``: bad or missing API key (``ttsd.api.middleware``).
+* 413 ``text_too_long``; 422 ``invalid_parameter`` / ``invalid_text`` / ``unknown_voice``: validation.
+* 503 ``queue_full`` (with ``Retry-After``) / ``unavailable`` (starting or draining, ``Retry-After`` too).
+* 504 ``timeout``; 499 ``cancelled`` (the client is gone; nobody reads it).
+* 500 ``backend_error`` / ``internal_error``: never a traceback in the body; details go to the log.
+
+Validation failures are counted in ``ttsd_rejected_total{reason="invalid"}`` here. ``queue_full``, ``timeout``
+and ``cancelled`` are counted by the batcher, which is where they happen, so they are not counted again here.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Sequence
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from ttsd.errors import (
+    AssetError,
+    BackendError,
+    BackendUnavailable,
+    Cancelled,
+    DeadlineExceeded,
+    InvalidControl,
+    QueueFull,
+    ShuttingDown,
+    TextError,
+    TextTooLong,
+    TTSError,
+    UnknownVoice,
+)
+from ttsd.metrics import Metrics
+
+log = logging.getLogger(__name__)
+
+# Most specific first: TextTooLong is a TextError.
+STATUS: tuple[tuple[type[TTSError], int], ...] = (
+    (TextTooLong, 413),
+    (TextError, 422),
+    (InvalidControl, 422),
+    (UnknownVoice, 422),
+    (QueueFull, 503),
+    (ShuttingDown, 503),
+    (BackendUnavailable, 503),
+    (DeadlineExceeded, 504),
+    (Cancelled, 499),
+    (BackendError, 500),
+    (AssetError, 500),
+)
+INVALID = (TextError, InvalidControl, UnknownVoice)
+_HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 401: "unauthorized", 400: "bad_request"}
+
+
+def error_body(code: str, message: str, param: str | None = None) -> dict[str, Any]:
+    body: dict[str, Any] = {"code": code, "message": message}
+    if param is not None:
+        body["param"] = param
+    return {"error": body}
+
+
+def error_response(
+    status: int, code: str, message: str, *, param: str | None = None, headers: dict[str, str] | None = None
+) -> JSONResponse:
+    return JSONResponse(error_body(code, message, param), status_code=status, headers=headers)
+
+
+def status_of(exc: TTSError) -> int:
+    for cls, status in STATUS:
+        if isinstance(exc, cls):
+            return status
+    return 500
+
+
+def _metrics(request: Request) -> Metrics:
+    metrics: Metrics = request.app.state.service.metrics
+    return metrics
+
+
+async def tts_error_handler(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, TTSError)
+    status = status_of(exc)
+    if isinstance(exc, INVALID):
+        _metrics(request).rejected.labels(reason="invalid").inc()
+    headers = None
+    if isinstance(exc, QueueFull):
+        headers = {"Retry-After": str(max(1, math.ceil(exc.retry_after_s)))}
+    elif status == 503:
+        headers = {"Retry-After": "1"}
+    if status >= 500 and status != 503:
+        # The message of a TTSError is written to be safe to show; the cause goes to the log only.
+        log.error("%s on %s: %s", type(exc).__name__, request.url.path, exc.message, exc_info=exc.__cause__)
+    param = exc.param if isinstance(exc, InvalidControl) else None
+    return error_response(status, exc.code, exc.message, param=param, headers=headers)
+
+
+def _location(loc: Sequence[int | str]) -> str:
+    """``("body", "speed")`` -> ``speed``; nested fields are joined with dots."""
+    parts = [str(p) for p in loc if p != "body"]
+    return ".".join(parts)
+
+
+async def validation_error_handler(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    _metrics(request).rejected.labels(reason="invalid").inc()
+    errors = list(exc.errors())
+    if any(e.get("type") == "json_invalid" for e in errors):
+        return error_response(400, "invalid_json", "the request body is not valid JSON")
+    messages = []
+    for e in errors:
+        where = _location(e.get("loc", ()))
+        messages.append(f"{where}: {e.get('msg', 'invalid value')}" if where else str(e.get("msg")))
+    first = _location(errors[0].get("loc", ())) if errors else None
+    if errors and not first:  # the body as a whole: missing, not an object, or not sent as JSON
+        message = "the request body must be a JSON object, sent with Content-Type: application/json"
+        return error_response(400, "invalid_json", message)
+    return error_response(422, "invalid_parameter", "; ".join(messages), param=first or None)
+
+
+async def http_error_handler(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    code = _HTTP_CODES.get(exc.status_code, "http_error")
+    return error_response(exc.status_code, code, str(exc.detail), headers=dict(exc.headers or {}))
+
+
+def install(app: FastAPI) -> None:
+    """Register the handlers. Unexpected exceptions become 500s in ``ttsd.api.middleware``."""
+    app.add_exception_handler(TTSError, tts_error_handler)
+    app.add_exception_handler(RequestValidationError, validation_error_handler)
+    app.add_exception_handler(StarletteHTTPException, http_error_handler)

@@ -1,0 +1,12 @@
+"""HTTP routes. Thin: parse, await one engine call, map the result or a domain error.
+
+``PROTECTED`` routers need the API key when one is configured; ``PUBLIC`` ones (probes, metrics, the page)
+never do (see ``ttsd.api.middleware``).
+"""
+
+from ttsd.api.routes import health, speech, ui, voices
+
+PROTECTED = (speech.router, voices.router)
+PUBLIC = (health.router, ui.router)
+
+__all__ = ["PROTECTED", "PUBLIC", "health", "speech", "ui", "voices"]

@@ -1,0 +1,197 @@
+"""Request and response bodies of the HTTP API (pydantic). Field descriptions and examples feed ``/docs``.
+
+Ranges come from the layers that own them (``ttsd.voices.base`` for synthesis controls, ``ttsd.audio`` for
+output audio), so the schema, the engine and the docs cannot disagree.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from ttsd.audio import FORMATS, SAMPLE_RATES, VOLUME_RANGE, AudioFormat
+from ttsd.voices.base import ENERGY_RANGE, INTONATION_RANGE, PITCH_RANGE, SPEED_RANGE
+
+EXAMPLE_TEXT = "欢迎使用中文语音合成服务。"
+OPENAI_VOICES: tuple[str, ...] = (
+    "alloy",
+    "ash",
+    "ballad",
+    "cedar",
+    "coral",
+    "echo",
+    "fable",
+    "marin",
+    "nova",
+    "onyx",
+    "sage",
+    "shimmer",
+    "verse",
+)
+OPENAI_MODELS: tuple[str, ...] = ("tts-1", "tts-1-hd", "gpt-4o-mini-tts")
+_RATES = ", ".join(map(str, SAMPLE_RATES))
+
+
+class ControlFields(BaseModel):
+    """Synthesis and output controls shared by ``/tts`` and ``/v1/audio/speech``."""
+
+    speed: float = Field(1.0, ge=SPEED_RANGE[0], le=SPEED_RANGE[1], description="Speaking rate: 1.25 is 25% faster.")
+    pitch: float = Field(
+        0.0,
+        ge=PITCH_RANGE[0],
+        le=PITCH_RANGE[1],
+        description="Pitch shift in speaker standard deviations (1.0 is about 2-3 semitones).",
+    )
+    intonation: float = Field(
+        1.0,
+        ge=INTONATION_RANGE[0],
+        le=INTONATION_RANGE[1],
+        description="Pitch contour scale: 0 is flat, 1 as predicted, above 1 more expressive.",
+    )
+    energy: float = Field(1.0, ge=ENERGY_RANGE[0], le=ENERGY_RANGE[1], description="Energy (loudness contour).")
+    volume: float = Field(
+        1.0,
+        ge=VOLUME_RANGE[0],
+        le=VOLUME_RANGE[1],
+        description="Output gain (linear), soft-limited so loud settings never clip harshly.",
+    )
+    variation: bool = Field(False, description="Sample prosody variation (dropout) instead of the mean.")
+    seed: int | None = Field(
+        None, ge=0, le=2**63 - 1, description="Makes 'variation' reproducible: same text + seed = same audio."
+    )
+    emotion: str | None = Field(None, description="Emotion, for voices that have emotions (see /v1/voices).")
+    sample_rate: int | None = Field(
+        None,
+        description=f"Output sample rate in Hz: one of {_RATES}. Default: the voice's own rate.",
+        examples=[24000],
+    )
+    timeout_s: float | None = Field(
+        None, gt=0, description="Deadline for this request in seconds (at most the server's default)."
+    )
+
+
+class TTSRequest(ControlFields):
+    """``POST /tts``: the original service's endpoint, with optional controls."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"text": EXAMPLE_TEXT}, {"text": EXAMPLE_TEXT, "speed": 1.2, "format": "mp3"}]},
+    )
+
+    text: str = Field(..., min_length=1, description="Text to speak (Mandarin).", examples=[EXAMPLE_TEXT])
+    voice: str | None = Field(None, description="Voice or speaker name (see /v1/voices). Default: the loaded voice.")
+    format: AudioFormat = Field(
+        "wav",
+        description=f"Audio format: {', '.join(FORMATS)} (ulaw = 8 kHz G.711 mu-law WAV for telephony).",
+    )
+    encoding: Literal["binary", "base64"] = Field(
+        "binary",
+        description="binary: the audio file as the body. base64: a JSON body with the audio in base64.",
+    )
+    stream: bool = Field(False, description="Send audio sentence by sentence as it is ready (chunked).")
+
+
+class SpeechRequest(ControlFields):
+    """``POST /v1/audio/speech``: OpenAI-compatible, plus ttsd's extensions (pitch, volume, sample_rate)."""
+
+    model_config = ConfigDict(
+        extra="ignore",  # OpenAI clients may send fields newer than this server; unknown ones are ignored
+        json_schema_extra={"examples": [{"model": "tts-1", "input": EXAMPLE_TEXT, "voice": "alloy"}]},
+    )
+
+    model: str = Field("tts-1", description="tts-1, tts-1-hd, gpt-4o-mini-tts or ttsd (all use the loaded voice).")
+    input: str = Field(..., min_length=1, description="Text to speak (Mandarin).", examples=[EXAMPLE_TEXT])
+    voice: str | None = Field(
+        None,
+        description="A ttsd voice or speaker; OpenAI voice names (alloy, echo...) mean the default voice.",
+    )
+    response_format: AudioFormat = Field("mp3", description="mp3, opus, aac, flac, wav, pcm (s16le), or ulaw.")
+    stream: bool = Field(False, description="Send audio sentence by sentence as it is ready (chunked).")
+    stream_format: Literal["audio"] = Field("audio", description="Only 'audio' (raw audio bytes) is supported.")
+    instructions: str | None = Field(None, description="Accepted for compatibility; ignored by ttsd voices.")
+
+
+class AudioJSON(BaseModel):
+    """``POST /tts`` with ``"encoding": "base64"``."""
+
+    audio: str = Field(..., description="The encoded audio file, base64.")
+    format: str
+    media_type: str
+    sample_rate: int
+    duration_s: float
+    sentences: int
+    characters: int
+
+
+class ErrorBody(BaseModel):
+    code: str = Field(..., examples=["invalid_parameter"])
+    message: str = Field(..., examples=["speed: Input should be less than or equal to 4"])
+    param: str | None = Field(None, description="The request field at fault, when there is one.")
+
+
+class ErrorResponse(BaseModel):
+    """Every error response has this shape."""
+
+    error: ErrorBody
+
+
+class VoiceCard(BaseModel):
+    id: str
+    name: str
+    language: str
+    sample_rate: int
+    description: str
+    speakers: list[str]
+    emotions: list[str]
+    default: bool
+    aliases: list[str] = Field(..., description="Other names accepted as 'voice' (OpenAI voice names).")
+
+
+class VoiceList(BaseModel):
+    object: Literal["list"] = "list"
+    data: list[VoiceCard]
+
+
+class ModelCard(BaseModel):
+    id: str
+    object: Literal["model"] = "model"
+    created: int = 0
+    owned_by: str = "ttsd"
+
+
+class ModelList(BaseModel):
+    object: Literal["list"] = "list"
+    data: list[ModelCard]
+
+
+class Liveness(BaseModel):
+    status: Literal["ok"] = "ok"
+
+
+ReadyStatus = Literal["ready", "starting", "draining", "failed"]
+
+
+class Readiness(BaseModel):
+    status: ReadyStatus
+    queue_depth: int
+    device: str
+    executor: str
+
+
+class Range(BaseModel):
+    min: float
+    max: float
+    default: float
+
+
+class UIConfig(BaseModel):
+    """What the web page needs to know about this server."""
+
+    max_text_chars: int
+    formats: list[str]
+    sample_rates: list[int]
+    voice: str
+    sample_rate: int
+    controls: dict[str, Range]
+    auth_required: bool
