@@ -139,6 +139,12 @@ async def test_docs_openapi_and_page(service: Service) -> None:
     docs = await c.get("/docs")
     assert docs.status_code == 200
     assert "swagger" in docs.text.lower()
+    # Offline: the docs page loads its scripts and styles from this server, never from a CDN.
+    assert "cdn" not in docs.text.lower()
+    assert "https://" not in docs.text
+    for asset in ("/docs-assets/swagger-ui-bundle.js", "/docs-assets/swagger-ui.css"):
+        assert asset in docs.text
+        assert (await c.get(asset)).status_code == 200
     page = await c.get("/")
     assert page.status_code == 200
     assert page.headers["content-type"].startswith("text/html")

@@ -20,6 +20,7 @@ from fastapi.security import HTTPBearer
 from ttsd import __version__
 from ttsd.api import errors
 from ttsd.api.deps import ServiceState
+from ttsd.api.docs import install_docs
 from ttsd.api.middleware import ApiKeyMiddleware, MetricsMiddleware
 from ttsd.api.routes import PROTECTED, PUBLIC
 from ttsd.api.routes.ui import static_files
@@ -61,7 +62,9 @@ def create_app(settings: Settings, engine: TTSEngine | None = None, *, metrics: 
                 await startup
             await state.begin_drain()
 
-    app = FastAPI(title="ttsd", version=__version__, description=DESCRIPTION, lifespan=lifespan)
+    app = FastAPI(
+        title="ttsd", version=__version__, description=DESCRIPTION, lifespan=lifespan, docs_url=None, redoc_url=None
+    )
     app.state.service = state
     errors.install(app)
     # The key is checked by ApiKeyMiddleware; declaring the scheme here gives /docs its "Authorize" button.
@@ -71,6 +74,7 @@ def create_app(settings: Settings, engine: TTSEngine | None = None, *, metrics: 
     for router in PUBLIC:
         app.include_router(router)
     app.mount("/static", static_files(), name="static")
+    install_docs(app)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,

@@ -23,10 +23,10 @@ START_KEY = "ttsd_start"  # scope["state"][START_KEY]: perf_counter() when the r
 UNMATCHED = "unmatched"
 # Paths anyone may read when an API key is configured: probes, metrics, the page and the docs.
 PUBLIC_PATHS = frozenset(
-    {"/", "/healthz", "/readyz", "/metrics", "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json",
+    {"/", "/healthz", "/readyz", "/metrics", "/docs", "/docs/oauth2-redirect", "/openapi.json",
      "/favicon.ico", "/ui/config"}
 )  # fmt: skip
-PUBLIC_PREFIXES = ("/static/",)
+PUBLIC_PREFIXES = ("/static/", "/docs-assets/")
 _INTERNAL_ERROR = json.dumps({"error": {"code": "internal_error", "message": "internal server error"}}).encode()
 
 
