@@ -46,6 +46,10 @@ def test_loadtest_compares_two_servers(tmp_path: Path, capsys: pytest.CaptureFix
         assert set(r["latency_s"]) >= {"p50", "p95", "p99"}
         assert 0 < r["ttfa_s"]["p50"] <= r["latency_s"]["max"]
         assert r["latency_s"]["p50"] <= r["latency_s"]["p95"] <= r["latency_s"]["p99"]
+        # Short texts (<= 15 characters) are reported on their own, from those samples only.
+        short = [x["latency_s"] for x in r["samples"] if x["status"] == "200" and x["chars"] <= 15]
+        assert short
+        assert r["short_latency_s"]["max"] == max(short)
         assert sum(r["batch_size_histogram"].values()) > 0
     assert second["mean_batch_size"] == 1.0  # max_batch_size=1 on the second server
     assert first["mean_batch_size"] >= 1.0
@@ -53,6 +57,7 @@ def test_loadtest_compares_two_servers(tmp_path: Path, capsys: pytest.CaptureFix
     printed = capsys.readouterr().out
     assert "req/s" in printed
     assert "batch sizes" in printed
+    assert "short texts" in printed
 
 
 def test_loadtest_bounded_by_request_count() -> None:

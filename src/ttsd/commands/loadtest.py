@@ -35,6 +35,7 @@ BUILTIN_TEXTS = (
     "好的。",
 )
 WAV_HEADER_BYTES = 44
+SHORT_CHARS = 15  # "short sentence" for the short-text latency figure
 
 
 @dataclass
@@ -45,6 +46,7 @@ class Sample:
     latency_s: float
     ttfa_s: float | None = None
     audio_s: float = 0.0
+    chars: int = 0
 
 
 @dataclass
@@ -57,6 +59,7 @@ class Report:
     requests_per_s: float
     audio_seconds_per_s: float
     latency_s: dict[str, float]
+    short_latency_s: dict[str, float]  # texts of at most SHORT_CHARS characters
     ttfa_s: dict[str, float]
     errors: dict[str, int]
     batch_size_histogram: dict[str, float]
@@ -159,7 +162,10 @@ async def worker(
 ) -> None:
     k = offset
     while time.perf_counter() < stop_at and next(budget, None) is not None:
-        samples.append(await one_request(client, texts[k % len(texts)], args))
+        text = texts[k % len(texts)]
+        sample = await one_request(client, text, args)
+        sample.chars = len(text)
+        samples.append(sample)
         k += 1
 
 
@@ -254,6 +260,7 @@ def summarize(
         requests_per_s=len(ok) / elapsed if elapsed > 0 else 0.0,
         audio_seconds_per_s=sum(s.audio_s for s in ok) / elapsed if elapsed > 0 else 0.0,
         latency_s=percentiles([s.latency_s for s in ok]),
+        short_latency_s=percentiles([s.latency_s for s in ok if s.chars <= SHORT_CHARS]),
         ttfa_s=percentiles([s.ttfa_s for s in ok if s.ttfa_s is not None]),
         errors=dict(Counter(s.status for s in samples if s.status != "200")),
         batch_size_histogram=batch_histogram(before, after),
@@ -281,6 +288,7 @@ def format_report(r: Report) -> str:
             f"requests      {r.requests} ({r.ok} ok)  {r.requests_per_s:.2f} req/s",
             f"audio         {r.audio_seconds_per_s:.2f} audio s per s",
             f"latency       {ms(r.latency_s)}",
+            f"short texts   {ms(r.short_latency_s)}  (<= {SHORT_CHARS} characters)",
             f"first audio   {ms(r.ttfa_s)}",
             f"errors        {r.errors or '-'}",
             f"batch sizes   {hist}  (mean {mean})",
