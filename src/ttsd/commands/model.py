@@ -20,7 +20,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ttsd.config import Settings
     from ttsd.errors import AssetError
+
+    if args.model_dir is None:  # same default as `ttsd serve`: TTSD_MODEL_DIR, else the user cache dir
+        args.model_dir = Settings().model_dir
 
     try:
         report = _convert(args) if args.action == "convert" else _info(args)
@@ -47,6 +51,12 @@ def _convert(args: argparse.Namespace) -> dict[str, object]:
     converted = assets.prepare(model_dir=args.model_dir, asset_dir=args.asset_dir, force=args.force)
     load_start = time.perf_counter()
     assets.load_state(converted.weights_path)
+    load_end = time.perf_counter()
+    # Build the text normalizer's grammar too (~10 s once), so the first start does not pay for it.
+    from ttsd.text.normalize import TextNormalizer
+
+    normalizer = TextNormalizer()
+    normalizer.load()
     return {
         "weights": str(converted.weights_path),
         "symbols": str(converted.symbols_path),
@@ -54,7 +64,9 @@ def _convert(args: argparse.Namespace) -> dict[str, object]:
         "converter_version": assets.CONVERTER_VERSION,
         "converted": converted.converted,
         "convert_seconds": round(load_start - start, 3),
-        "load_seconds": round(time.perf_counter() - load_start, 3),
+        "load_seconds": round(load_end - load_start, 3),
+        "text_grammar": str(normalizer.cache_dir),
+        "text_grammar_seconds": round(time.perf_counter() - load_end, 3),
         "size_mb": round(converted.weights_path.stat().st_size / 1e6, 1),
         "sha256": converted.hashes,
     }

@@ -209,6 +209,9 @@ def _save_state(state: dict[str, Tensor], path: Path, *, metadata: dict[str, str
 def _atomic_write(path: Path, data: bytes) -> None:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
     try:
+        # mkstemp makes 0600 files; a cache converted by root (e.g. at image build) must stay readable by the
+        # unprivileged user that serves it.
+        os.fchmod(fd, 0o644)
         with os.fdopen(fd, "wb") as f:
             f.write(data)
         os.replace(tmp, path)
