@@ -164,7 +164,7 @@ def symbols_path(*, model_dir: Path | None = None, asset_dir: Path | None = None
 
 def convert(asset_dir: Path) -> dict[str, Tensor]:
     """Both state dicts from the (verified) tflite files, as one flat ``acoustic.*``/``vocoder.*`` dict."""
-    from ttsd.voices.baker.fastspeech2 import acoustic_state_from_tflite
+    from ttsd.voices.baker.fs2_weights import acoustic_state_from_tflite
     from ttsd.voices.baker.mbmelgan import vocoder_state_from_tflite
     from ttsd.voices.baker.tflite import TFLiteModel
 
