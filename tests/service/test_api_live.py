@@ -33,8 +33,10 @@ def wait_for(predicate, timeout_s: float = 5.0) -> None:  # type: ignore[no-unty
 
 
 def test_openai_client_non_streaming() -> None:
-    with live_service(api_key=API_KEY) as svc:
-        client = OpenAI(base_url=f"{svc.url}/v1", api_key=API_KEY, max_retries=0)
+    with (
+        live_service(api_key=API_KEY) as svc,
+        OpenAI(base_url=f"{svc.url}/v1", api_key=API_KEY, max_retries=0) as client,  # closed: no leaked sockets
+    ):
         response = client.audio.speech.create(model="tts-1", voice="alloy", input=TEXT, response_format="wav")
         audio, rate = sf.read(io.BytesIO(response.read()), dtype="float32")
         assert rate == SAMPLE_RATE
@@ -49,8 +51,10 @@ def test_openai_client_non_streaming() -> None:
 def test_openai_client_wrong_key_gets_401() -> None:
     import openai
 
-    with live_service(api_key=API_KEY) as svc:
-        client = OpenAI(base_url=f"{svc.url}/v1", api_key="wrong", max_retries=0)
+    with (
+        live_service(api_key=API_KEY) as svc,
+        OpenAI(base_url=f"{svc.url}/v1", api_key="wrong", max_retries=0) as client,  # closed: no leaked sockets
+    ):
         with pytest.raises(openai.AuthenticationError) as err:
             client.audio.speech.create(model="tts-1", voice="alloy", input=TEXT)
         assert err.value.status_code == 401
@@ -58,8 +62,10 @@ def test_openai_client_wrong_key_gets_401() -> None:
 
 
 def test_openai_client_streaming_pcm() -> None:
-    with live_service(max_batch_size=1, voice_extra={"delay_ms_per_batch": "100"}) as svc:
-        client = OpenAI(base_url=f"{svc.url}/v1", api_key="unused", max_retries=0)
+    with (
+        live_service(max_batch_size=1, voice_extra={"delay_ms_per_batch": "100"}) as svc,
+        OpenAI(base_url=f"{svc.url}/v1", api_key="unused", max_retries=0) as client,  # closed: no leaked sockets
+    ):
         chunks: list[bytes] = []
         with client.audio.speech.with_streaming_response.create(
             model="tts-1", voice="nova", input=FOUR, response_format="pcm", extra_body={"stream": True}
