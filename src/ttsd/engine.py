@@ -7,14 +7,15 @@ thread) -> sentences joined in order with their pauses (or yielded one by one wh
 Every sentence of a request is its own batch item, so the sentences of a long text are batched with everyone
 else's and a short request is never stuck behind a long one. Nothing here blocks the event loop: the front end
 (text normalization can take milliseconds) runs on a small thread pool of its own, never on the model thread,
-so health checks stay fast while a batch runs.
+so health checks stay fast while a batch runs. Only texts of at most ``INLINE_FRONTEND_CHARS`` characters are
+processed inline: they take well under a millisecond once the voice is warm, less than the thread hop costs.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncGenerator, Sequence
+from collections.abc import AsyncGenerator, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from functools import partial
@@ -33,12 +34,15 @@ from ttsd.errors import (
     TextTooLong,
 )
 from ttsd.metrics import Metrics
+from ttsd.precision import auto_precision
 from ttsd.serving.batcher import Batcher, WaveFuture
 from ttsd.serving.executors import Executor, make_executor, select_device
 from ttsd.voices.base import BatchItem, Controls, FloatArray, Utterance, Voice, VoiceInfo
 from ttsd.voices.registry import load_voice
 
 log = logging.getLogger(__name__)
+
+INLINE_FRONTEND_CHARS = 24
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,9 +159,7 @@ class TTSEngine:
             estimate_frames=voice.estimate_frames,
             sample_rate=voice.sample_rate,
         )
-        self._frontend_pool = ThreadPoolExecutor(
-            max_workers=frontend_threads, thread_name_prefix="ttsd-frontend"
-        )
+        self._frontend_pool = ThreadPoolExecutor(max_workers=frontend_threads, thread_name_prefix="ttsd-frontend")
         self._ready = False
         self._draining = False
 
@@ -285,7 +287,10 @@ class TTSEngine:
         loop = asyncio.get_running_loop()
         timeout_s = min(request.timeout_s or self._request_timeout_s, self._request_timeout_s)
         deadline = loop.time() + timeout_s
-        utterances = await loop.run_in_executor(self._frontend_pool, self._voice.frontend, request.text)
+        if len(request.text) <= INLINE_FRONTEND_CHARS:
+            utterances = self._voice.frontend(request.text)
+        else:
+            utterances = await loop.run_in_executor(self._frontend_pool, self._voice.frontend, request.text)
         if not utterances:
             raise TextError("the text contains nothing to synthesize")
         if loop.time() >= deadline:
@@ -341,13 +346,17 @@ class TTSEngine:
         self._metrics.audio_seconds.labels(voice=name).inc(samples / self._voice.sample_rate)
 
 
-def resolve_precision(requested: str, device: str) -> str:
-    """``auto`` -> fp32 on CPU, fp16 on CUDA. fp16 on CPU is refused (slow or missing CPU kernels)."""
+def resolve_precision(
+    requested: str, device: str, *, mode: str = "fast", bf16_supported: Callable[[], bool] | None = None
+) -> str:
+    """``auto`` -> :func:`ttsd.precision.auto_precision` (fp16 on CUDA; mixed on a CPU with bf16 fast paths,
+    else fp32; fp32 in exact mode). fp16 on CPU is refused (slow or missing CPU kernels). ``bf16_supported``
+    replaces the CPU capability check (tests)."""
     on_cuda = device.startswith("cuda")
     if requested == "auto":
-        return "fp16" if on_cuda else "fp32"
+        return auto_precision(device, mode=mode, bf16_supported=bf16_supported)
     if requested == "fp16" and not on_cuda:
-        raise BackendUnavailable("precision fp16 needs a CUDA device; use fp32 or bf16 on CPU")
+        raise BackendUnavailable("precision fp16 needs a CUDA device; use fp32, mixed or bf16 on CPU")
     return requested
 
 
@@ -355,7 +364,7 @@ async def build_engine(settings: Settings, metrics: Metrics) -> TTSEngine:
     """Resolve device and precision, load the voice off the event loop, build an engine (not started)."""
     device, reason = await asyncio.to_thread(select_device, settings.device)
     log.info("device %s: %s", device, reason)
-    precision = resolve_precision(settings.precision, device)
+    precision = resolve_precision(settings.precision, device, mode=settings.mode)
     extra = settings.voice_extra()
     load = partial(
         load_voice,

@@ -60,14 +60,16 @@ class ServiceState:
         log.info("drained")
 
 
-def get_state(request: Request) -> ServiceState:
+# Dependencies are ``async def`` on purpose: FastAPI runs plain ``def`` dependencies in a worker thread, and that
+# hop costs more than the whole lookup.
+async def get_state(request: Request) -> ServiceState:
     state: ServiceState = request.app.state.service
     return state
 
 
-def get_engine(request: Request) -> TTSEngine:
+async def get_engine(request: Request) -> TTSEngine:
     """The running engine; ShuttingDown (503) before startup finished or while draining."""
-    state = get_state(request)
+    state: ServiceState = request.app.state.service
     if state.engine is None:
         raise ShuttingDown("the service is starting; retry shortly")
     if state.draining:

@@ -22,12 +22,12 @@ from starlette.concurrency import run_in_threadpool
 from ttsd.api.deps import EngineDep, StateDep
 from ttsd.api.middleware import START_KEY
 from ttsd.api.schemas import OPENAI_MODELS, OPENAI_VOICES, AudioJSON, ControlFields, SpeechRequest, TTSRequest
-from ttsd.audio import AudioSpec, StreamEncoder, encode
+from ttsd.audio import AudioSpec, EncodedAudio, StreamEncoder, encode
 from ttsd.config import Settings
 from ttsd.engine import AudioChunk, SynthesisRequest, TTSEngine
 from ttsd.errors import Cancelled, InvalidControl, TextTooLong, UnknownVoice
 from ttsd.metrics import Metrics
-from ttsd.voices.base import Controls, VoiceInfo
+from ttsd.voices.base import Controls, FloatArray, VoiceInfo
 
 router = APIRouter(tags=["speech"])
 
@@ -164,10 +164,22 @@ def _audio_headers(fmt: str, **extra: object) -> dict[str, str]:
     return headers
 
 
+# Encoding up to this many samples as wav/pcm at the voice's own rate is a copy and an int16 cast (well under a
+# millisecond): done inline, where a worker-thread hop would cost more. Anything else runs off the event loop.
+INLINE_ENCODE_SAMPLES = 24_000 * 10
+
+
+async def _encode(audio: FloatArray, sample_rate: int, spec: AudioSpec) -> EncodedAudio:
+    cheap = spec.format in ("wav", "pcm") and spec.sample_rate in (None, sample_rate)
+    if cheap and len(audio) <= INLINE_ENCODE_SAMPLES:
+        return encode(audio, sample_rate, spec)
+    return await run_in_threadpool(encode, audio, sample_rate, spec)
+
+
 async def _synthesize(request: Request, engine: TTSEngine, job: _Job, route: str, metrics: Metrics) -> Response:
     async with _cancel_on_disconnect(request):
         result = await engine.synthesize(job.request)
-        encoded = await run_in_threadpool(encode, result.audio, result.sample_rate, job.spec)
+        encoded = await _encode(result.audio, result.sample_rate, job.spec)
     elapsed = time.perf_counter() - _started(request)
     metrics.time_to_first_audio.labels(route=route).observe(elapsed)
     headers = _audio_headers(
@@ -186,7 +198,7 @@ async def _synthesize_json(
 ) -> JSONResponse:
     async with _cancel_on_disconnect(request):
         result = await engine.synthesize(job.request)
-        encoded = await run_in_threadpool(encode, result.audio, result.sample_rate, job.spec)
+        encoded = await _encode(result.audio, result.sample_rate, job.spec)
     metrics.time_to_first_audio.labels(route=route).observe(time.perf_counter() - _started(request))
     body = AudioJSON(
         audio=base64.b64encode(encoded.data).decode("ascii"),
