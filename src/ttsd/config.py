@@ -16,7 +16,7 @@ from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 Device = Literal["auto", "cpu", "cuda"]
-Precision = Literal["auto", "fp32", "bf16", "fp16"]
+Precision = Literal["auto", "fp32", "mixed", "bf16", "fp16"]
 Mode = Literal["fast", "exact"]
 LogFormat = Literal["text", "json"]
 
@@ -53,7 +53,9 @@ class Settings(BaseSettings):
     voice: str = Field("baker", description="Voice backend: baker (default), sambert, fake (tests).")
     device: Device = Field("auto", description="auto (CUDA when usable, else CPU), cpu or cuda.")
     precision: Precision = Field(
-        "auto", description="auto (fp32 on CPU, fp16 on CUDA), fp32, bf16, fp16 (CUDA only)."
+        "auto",
+        description="auto (CPU: mixed if it has bf16 fast paths, else fp32; CUDA: fp16), fp32, "
+        "mixed (fp32 acoustic decoder, bf16 postnet and vocoder), bf16, fp16 (CUDA only).",
     )
     mode: Mode = Field("fast", description="fast (plain float) or exact (bit-faithful to the TFLite original).")
     threads: int | None = Field(None, ge=1, description="Torch intra-op threads on CPU (default: all cores).")

@@ -384,6 +384,13 @@ async def build_engine(settings: Settings, metrics: Metrics) -> TTSEngine:
         version=__version__, voice=voice.info.name, device=device, precision=precision, executor=executor.name
     )
     log.info("voice %s loaded (%s, %s, executor %s)", voice.info.name, device, precision, executor.name)
+    return engine_from_settings(settings, metrics, voice=voice, executor=executor, device_reason=reason)
+
+
+def engine_from_settings(
+    settings: Settings, metrics: Metrics, *, voice: Voice, executor: Executor, device_reason: str = ""
+) -> TTSEngine:
+    """An engine (not started) for an already loaded voice and its executor, configured from ``settings``."""
     return TTSEngine(
         voice=voice,
         executor=executor,
@@ -394,5 +401,5 @@ async def build_engine(settings: Settings, metrics: Metrics) -> TTSEngine:
         max_text_chars=settings.max_text_chars,
         warmup=settings.warmup,
         variant=settings.mode,
-        device_reason=reason,
+        device_reason=device_reason,
     )

@@ -28,7 +28,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from ttsd.api import create_app
 from ttsd.config import Settings
-from ttsd.engine import TTSEngine
+from ttsd.engine import TTSEngine, engine_from_settings
 from ttsd.metrics import Metrics
 from ttsd.serving.executors import make_executor
 from ttsd.voices.fake import HOP, FakeVoice, frames_for
@@ -48,16 +48,7 @@ def make_engine(settings: Settings, metrics: Metrics, **voice_extra: str) -> tup
     """A real TTSEngine on a FakeVoice built with ``voice_extra`` options (e.g. ``delay_ms_per_batch``)."""
     voice = load_voice("fake", max_phonemes=settings.max_phonemes, **voice_extra)
     assert isinstance(voice, FakeVoice)
-    engine = TTSEngine(
-        voice=voice,
-        executor=make_executor("cpu", voice),
-        batch_config=settings.batch_config(),
-        metrics=metrics,
-        cache_bytes=settings.cache_bytes,
-        request_timeout_s=settings.request_timeout_s,
-        max_text_chars=settings.max_text_chars,
-        warmup=settings.warmup,
-    )
+    engine = engine_from_settings(settings, metrics, voice=voice, executor=make_executor("cpu", voice))
     return engine, voice
 
 

@@ -33,9 +33,7 @@ TEXTS = [
 ]
 
 
-def request(
-    text: str, *, timeout_s: float | None = None, controls: Controls | None = None
-) -> SynthesisRequest:
+def request(text: str, *, timeout_s: float | None = None, controls: Controls | None = None) -> SynthesisRequest:
     return SynthesisRequest(text=text, controls=controls or Controls(), timeout_s=timeout_s)
 
 
@@ -89,9 +87,7 @@ async def test_queue_full_refuses_without_losing_others_work(make_service: MakeS
     batch = BatchConfig(max_batch_size=2, max_wait_ms=0.0, max_queue=6)
     svc = await make_service(batch=batch, delay_ms_per_batch="50")
     texts = [f"第{i}个请求。它有两句。" for i in range(10)]
-    outcomes = await asyncio.gather(
-        *(svc.engine.synthesize(request(t)) for t in texts), return_exceptions=True
-    )
+    outcomes = await asyncio.gather(*(svc.engine.synthesize(request(t)) for t in texts), return_exceptions=True)
     refused = [o for o in outcomes if isinstance(o, QueueFull)]
     assert refused, "the queue bound never triggered"
     for text, outcome in zip(texts, outcomes, strict=True):
@@ -139,9 +135,7 @@ async def test_a_bad_sentence_fails_only_its_request(
     svc = await make_service(fail_on="坏", delay_ms_per_batch="10")
     texts = ["好的一句。", "这一句是坏的。", "另一句好的。", "还有一句。"]
     with caplog.at_level(logging.ERROR, logger="ttsd.serving.executors"):
-        outcomes = await asyncio.gather(
-            *(svc.engine.synthesize(request(t)) for t in texts), return_exceptions=True
-        )
+        outcomes = await asyncio.gather(*(svc.engine.synthesize(request(t)) for t in texts), return_exceptions=True)
     for text, outcome in zip(texts, outcomes, strict=True):
         if "坏" in text:
             assert isinstance(outcome, BackendError)
@@ -251,7 +245,7 @@ async def test_build_engine_from_settings() -> None:
         await engine.start()
         result = await engine.synthesize(request("构建成功。"))
         assert result.sample_rate == 24000
-        labels = {"voice": "fake", "device": "cpu", "precision": "fp32", "executor": "serial"}
+        labels = {"voice": "fake", "device": "cpu", "precision": resolve_precision("auto", "cpu"), "executor": "serial"}
         samples = [s for f in metrics.registry.collect() if f.name == "ttsd_build_info" for s in f.samples]
         assert len(samples) == 1
         assert labels.items() <= samples[0].labels.items()
@@ -261,7 +255,8 @@ async def test_build_engine_from_settings() -> None:
 
 
 def test_resolve_precision() -> None:
-    assert resolve_precision("auto", "cpu") == "fp32"
+    assert resolve_precision("auto", "cpu", bf16_supported=lambda: False) == "fp32"
+    assert resolve_precision("auto", "cpu", bf16_supported=lambda: True) == "mixed"
     assert resolve_precision("auto", "cuda:0") == "fp16"
     assert resolve_precision("bf16", "cpu") == "bf16"
     with pytest.raises(BackendUnavailable):

@@ -21,7 +21,7 @@ def test_bench_reports_every_precision_and_batch_size(tmp_path: Path, capsys: py
     args = ["bench", "--voice", "fake", "--batch-sizes", "1", "4", "--repeats", "1", "--json", str(out)]
     assert main(args) == 0
     report = json.loads(out.read_text(encoding="utf-8"))
-    assert [r["precision"] for r in report["results"]] == ["fp32", "bf16"]
+    assert [r["precision"] for r in report["results"]] == ["fp32", "mixed", "bf16"]
     for result in report["results"]:
         paragraph = result["paragraph"]
         assert paragraph["chars"] == len(paragraph_text())

@@ -21,7 +21,7 @@ import soundfile as sf
 
 from ttsd.api import create_app
 from ttsd.config import Settings
-from ttsd.engine import TTSEngine
+from ttsd.engine import engine_from_settings
 from ttsd.errors import BackendError, BackendUnavailable, InvalidControl, TextError, UnknownVoice
 from ttsd.metrics import Metrics
 from ttsd.serving.executors import make_executor
@@ -692,13 +692,7 @@ async def sambert_service(fake: FakePipeline) -> AsyncIterator[httpx.AsyncClient
     settings = Settings(**values)
     metrics = Metrics()
     voice = load(VoiceOptions(), pipeline_factory=lambda config: fake)
-    engine = TTSEngine(
-        voice=voice,
-        executor=make_executor("cpu", voice),
-        batch_config=settings.batch_config(),
-        metrics=metrics,
-        warmup=settings.warmup,
-    )
+    engine = engine_from_settings(settings, metrics, voice=voice, executor=make_executor("cpu", voice))
     app = create_app(settings, engine, metrics=metrics)
     transport = httpx.ASGITransport(app=app)
     async with (

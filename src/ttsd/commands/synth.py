@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ttsd.commands.phonemes import read_text
+from ttsd.precision import PRECISIONS
 
 if TYPE_CHECKING:
     import numpy as np
@@ -39,7 +40,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--seed", type=int, default=None, help="seed for --variation (reproducible output)")
     model = parser.add_argument_group("model")
     model.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
-    model.add_argument("--precision", default="auto", choices=("auto", "fp32", "bf16", "fp16"))
+    model.add_argument("--precision", default="auto", choices=PRECISIONS)
     model.add_argument("--mode", default="fast", choices=("fast", "exact"))
     model.add_argument("--threads", type=int, default=None, help="CPU threads (default: all cores)")
     model.add_argument("--model-dir", type=Path, default=None, help="converted-weights cache dir")

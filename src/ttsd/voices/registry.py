@@ -27,7 +27,9 @@ class VoiceOptions:
     """How to load a voice. Backends ignore the fields that do not apply to them.
 
     * ``device``: ``cpu``, ``cuda`` or ``cuda:N`` (``auto`` is resolved by the caller before this point).
-    * ``precision``: ``fp32``, ``bf16`` or ``fp16`` (``fp16`` on CUDA only).
+    * ``precision``: ``auto``, ``fp32``, ``mixed``, ``bf16`` or ``fp16`` (``fp16`` on CUDA only); ``auto`` is
+      :func:`ttsd.precision.auto_precision` (``mixed`` on a CPU with bf16 fast paths, else ``fp32``; ``fp16``
+      on CUDA), resolved by the voice.
     * ``mode``: ``fast`` (plain float) or ``exact`` (emulates the TFLite runtime's int8 activation quantization).
     * ``model_dir``: where converted weights are cached; ``None`` = the user cache dir.
     * ``lexicon``: optional user lexicon file (word -> pinyin) that overrides the front end's readings.

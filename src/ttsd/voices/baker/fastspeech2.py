@@ -26,7 +26,9 @@ attention regroups the rows per item.
 
 Precision (:meth:`FastSpeech2.set_frame_dtype`): the token-level half (encoder, predictors) always runs in
 float32 so durations do not depend on precision; the frame-level half (decoder, mel projection, postnet),
-where nearly all the compute is, may run in bfloat16 or float16.
+where nearly all the compute is, may run in bfloat16 or float16, and the postnet may run in a dtype of its own
+(``mixed``: decoder float32, postnet bfloat16; its input is cast down and its output back up, and the residual
+add stays float32).
 """
 
 from __future__ import annotations
@@ -86,6 +88,7 @@ class FastSpeech2(nn.Module):
         self.postnet = Postnet()
         self.exact = False
         self.frame_dtype = torch.float32
+        self.postnet_dtype = torch.float32
 
     def set_exact(self, exact: bool) -> None:
         """Switch between ``fast`` (False) and ``exact`` (True) numerics; exact needs float32 everywhere.
@@ -106,13 +109,17 @@ class FastSpeech2(nn.Module):
             elif isinstance(module, LayerNorm | SelfAttention):
                 module.exact = exact
 
-    def set_frame_dtype(self, dtype: torch.dtype) -> None:
-        """Run decoder, mel projection and postnet in ``dtype`` (float32, bfloat16 or float16)."""
-        if self.exact and dtype != torch.float32:
+    def set_frame_dtype(self, dtype: torch.dtype, *, postnet: torch.dtype | None = None) -> None:
+        """Run decoder and mel projection in ``dtype`` (float32, bfloat16 or float16), the postnet in ``postnet``
+        (default: ``dtype``)."""
+        postnet = dtype if postnet is None else postnet
+        if self.exact and (dtype != torch.float32 or postnet != torch.float32):
             raise ValueError("exact mode runs in float32 only")
-        for module in (self.decoder, self.mel_out, self.postnet):
+        for module in (self.decoder, self.mel_out):
             module.to(dtype)
+        self.postnet.to(postnet)
         self.frame_dtype = dtype
+        self.postnet_dtype = postnet
 
     def forward(
         self,
@@ -171,8 +178,13 @@ class FastSpeech2(nn.Module):
         y = (h + self._positions(packing.positions).unsqueeze(0)).to(self.frame_dtype)
         y = self.decoder(y, mask, packing)
         mel_before = self.mel_out(y)
-        mel_after = mel_before + self.postnet(mel_before, mask, packing.segments)
-        return mel_before.float(), mel_after.float()
+        if self.postnet_dtype == self.frame_dtype:
+            mel_after = mel_before + self.postnet(mel_before, mask, packing.segments)
+            return mel_before.float(), mel_after.float()
+        # A postnet in its own dtype: cast in and out, and add the residual in float32.
+        residual = self.postnet(mel_before.to(self.postnet_dtype), mask.to(self.postnet_dtype), packing.segments)
+        mel_before = mel_before.float()
+        return mel_before, mel_before + residual.float()
 
     def _positions(self, pos: Tensor) -> Tensor:
         table: Tensor = self.pos_table

@@ -29,6 +29,7 @@ import torch
 from torch import Tensor
 
 from ttsd.errors import BackendUnavailable, InvalidControl, UnknownVoice
+from ttsd.precision import auto_precision
 from ttsd.text.frontend import TextFrontend
 from ttsd.voices.baker import assets
 from ttsd.voices.baker.fastspeech2 import AcousticOutput, FastSpeech2, build_acoustic
@@ -51,6 +52,13 @@ FRAMES_PER_ID = 5.5
 # Items per forward pass in synthesize(); the serving layer forms its own batches.
 SYNTH_BATCH = 8
 _DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+# precision -> (acoustic decoder + mel projection, postnet, vocoder parameters, vocoder convs) dtypes. "mixed"
+# keeps the decoder float32 (bf16 there costs the most SNR against fp32) and runs the postnet and the vocoder's
+# convs (but conv_pre, see mbmelgan.DEFAULT_FP32_STAGES) in bf16: docs/benchmarks.md.
+_PLANS: dict[str, tuple[torch.dtype, torch.dtype, torch.dtype, torch.dtype]] = {
+    **{name: (dtype, dtype, dtype, dtype) for name, dtype in _DTYPES.items()},
+    "mixed": (torch.float32, torch.bfloat16, torch.float32, torch.bfloat16),
+}
 _T = TypeVar("_T")
 
 
@@ -307,16 +315,21 @@ def join_with_pauses(waves: Sequence[FloatArray], pauses: Sequence[float], sampl
 # -- loading -----------------------------------------------------------------------------------------------
 
 
-def resolve_precision(device: torch.device, precision: str, mode: str) -> str:
-    """Check the precision/mode combination for ``device``; ``auto`` = fp32 on CPU, fp16 on CUDA."""
+def resolve_precision(
+    device: torch.device, precision: str, mode: str, *, bf16_supported: Callable[[], bool] | None = None
+) -> str:
+    """Check the precision/mode combination for ``device``; ``auto`` is :func:`ttsd.precision.auto_precision`
+    (fp16 on CUDA, mixed on a CPU with bf16 fast paths, else fp32; fp32 in exact mode)."""
     if mode not in ("fast", "exact"):
         raise InvalidControl(f"mode must be fast or exact, got {mode!r}", param="mode")
     if precision == "auto":
-        precision = "fp16" if device.type == "cuda" and mode == "fast" else "fp32"
-    if precision not in _DTYPES:
-        raise InvalidControl(f"precision must be fp32, bf16 or fp16, got {precision!r}", param="precision")
+        precision = auto_precision(device.type, mode=mode, bf16_supported=bf16_supported)
+    if precision not in _PLANS:
+        raise InvalidControl(f"precision must be fp32, mixed, bf16 or fp16, got {precision!r}", param="precision")
     if precision == "fp16" and device.type != "cuda":
-        raise InvalidControl("precision fp16 needs a CUDA device; use fp32 or bf16 on the CPU", param="precision")
+        raise InvalidControl(
+            "precision fp16 needs a CUDA device; use fp32, mixed or bf16 on the CPU", param="precision"
+        )
     if mode == "exact" and precision != "fp32":
         raise InvalidControl("mode exact runs in fp32 only; use precision fp32", param="precision")
     return precision
@@ -354,7 +367,8 @@ def load(options: VoiceOptions) -> BakerVoice:
     device = resolve_device(options.device)
     precision = resolve_precision(device, options.precision, options.mode)
     # The acoustic decoder in bf16/fp16 moves mels by ~0.003 (mean abs), which costs more waveform SNR against
-    # fp32 (20-28 dB) than the vocoder in bf16 does (32-35 dB): extra["acoustic_precision"] can keep it fp32.
+    # fp32 (20-28 dB) than the vocoder in bf16 does (32-35 dB): "mixed" keeps it fp32, and so can
+    # extra["acoustic_precision"].
     acoustic_precision = resolve_precision(device, options.extra.get("acoustic_precision", precision), options.mode)
     exact = options.mode == "exact"
     if device.type == "cpu":
@@ -362,11 +376,13 @@ def load(options: VoiceOptions) -> BakerVoice:
     asset_dir = options.extra.get("asset_dir")
     converted = assets.prepare(model_dir=options.model_dir, asset_dir=Path(asset_dir) if asset_dir else None)
     state = assets.load_state(converted.weights_path)
+    frame_dtype, postnet_dtype, _, _ = _PLANS[acoustic_precision]
     acoustic_model = build_acoustic(state["acoustic"], exact=exact).to(device)
-    acoustic_model.set_frame_dtype(_DTYPES[acoustic_precision])
-    vocoder = MBMelGAN(exact=exact)
+    acoustic_model.set_frame_dtype(frame_dtype, postnet=postnet_dtype)
+    _, _, vocoder_dtype, compute_dtype = _PLANS[precision]
+    vocoder = MBMelGAN(exact=exact, compute_dtype=compute_dtype)
     vocoder.load_state_dict(state["vocoder"], strict=True)
-    vocoder = vocoder.eval().to(device=device, dtype=_DTYPES[precision]).prepare()
+    vocoder = vocoder.eval().to(device=device, dtype=vocoder_dtype).prepare()
     text_frontend = TextFrontend(
         symbols_path=converted.symbols_path, lexicon=options.lexicon, max_phonemes=options.max_phonemes
     )

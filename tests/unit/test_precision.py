@@ -1,0 +1,62 @@
+"""``precision="auto"``: one rule for ttsd serve, ttsd.load_voice and the CLI (capability check injected)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+import torch
+
+from ttsd.config import Settings
+from ttsd.engine import resolve_precision
+from ttsd.errors import InvalidControl
+from ttsd.precision import PRECISIONS, auto_precision
+from ttsd.voices.baker.voice import resolve_precision as baker_resolve_precision
+
+
+def _yes() -> bool:
+    return True
+
+
+def _no() -> bool:
+    return False
+
+
+def _never() -> bool:
+    raise AssertionError("the CPU check must not run here")
+
+
+@pytest.mark.parametrize(
+    ("device", "mode", "check", "expected"),
+    [
+        ("cpu", "fast", _yes, "mixed"),
+        ("cpu", "fast", _no, "fp32"),
+        ("cpu", "exact", _never, "fp32"),
+        ("cuda", "fast", _never, "fp16"),
+        ("cuda:1", "exact", _never, "fp32"),
+    ],
+)
+def test_auto_precision(device: str, mode: str, check: Callable[[], bool], expected: str) -> None:
+    assert auto_precision(device, mode=mode, bf16_supported=check) == expected
+    assert resolve_precision("auto", device, mode=mode, bf16_supported=check) == expected
+
+
+def test_the_baker_voice_resolves_auto_the_same_way() -> None:
+    cpu = torch.device("cpu")
+    assert baker_resolve_precision(cpu, "auto", "fast", bf16_supported=_yes) == "mixed"
+    assert baker_resolve_precision(cpu, "auto", "fast", bf16_supported=_no) == "fp32"
+    assert baker_resolve_precision(cpu, "auto", "exact", bf16_supported=_never) == "fp32"
+
+
+def test_mixed_is_accepted_everywhere_but_exact_mode() -> None:
+    assert "mixed" in PRECISIONS
+    assert Settings(precision="mixed").precision == "mixed"
+    assert resolve_precision("mixed", "cpu") == "mixed"
+    assert baker_resolve_precision(torch.device("cpu"), "mixed", "fast") == "mixed"
+    with pytest.raises(InvalidControl, match="fp32"):
+        baker_resolve_precision(torch.device("cpu"), "mixed", "exact")
+
+
+def test_explicit_precisions_never_run_the_check() -> None:
+    for precision in ("fp32", "mixed", "bf16"):
+        assert resolve_precision(precision, "cpu", bf16_supported=_never) == precision
