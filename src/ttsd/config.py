@@ -30,6 +30,9 @@ class BatchConfig:
     * ``max_batch_frames``: cost cap: padded mel frames (largest item x batch size) one batch may hold.
     * ``max_queue``: items waiting, at most; past it new requests are refused (503), never queued.
     * ``bucket_edges``: upper bounds (in ids) of the length buckets; longer items go to a last open bucket.
+    * ``overtake_s_per_frame``: how far a short item may overtake longer ones: among due batches, the one whose
+      oldest item has the smallest ``arrival + overtake_s_per_frame x estimated frames`` runs first (0 = oldest
+      first). The default, 10 ms per frame, is about one second of queue precedence per second of audio.
     """
 
     max_batch_size: int = 16
@@ -37,6 +40,7 @@ class BatchConfig:
     max_batch_frames: int = 12000
     max_queue: int = 512
     bucket_edges: tuple[int, ...] = (16, 32, 64, 128, 256)
+    overtake_s_per_frame: float = 0.01
 
 
 class Settings(BaseSettings):

@@ -253,7 +253,7 @@ class TTSEngine:
         return self._stream(request)
 
     async def _stream(self, request: SynthesisRequest) -> AsyncGenerator[AudioChunk, None]:
-        job = await self._prepare(request)
+        job = await self._prepare(request, stream=True)
         samples = 0
         try:
             for i in range(len(job.pieces)):
@@ -282,8 +282,12 @@ class TTSEngine:
         if request.timeout_s is not None and not request.timeout_s > 0:
             raise InvalidControl("timeout must be a positive number of seconds", param="timeout")
 
-    async def _prepare(self, request: SynthesisRequest) -> _Job:
-        """Front end, cache lookups and submission of the uncached sentences (all or nothing)."""
+    async def _prepare(self, request: SynthesisRequest, *, stream: bool = False) -> _Job:
+        """Front end, cache lookups and submission of the uncached sentences (all or nothing).
+
+        When streaming, the first uncached sentence is submitted urgent: the client's first audio waits for
+        it alone, so it must not wait for (or be batched with) the request's other sentences.
+        """
         loop = asyncio.get_running_loop()
         timeout_s = min(request.timeout_s or self._request_timeout_s, self._request_timeout_s)
         deadline = loop.time() + timeout_s
@@ -297,7 +301,7 @@ class TTSEngine:
             self._metrics.rejected.labels(reason="timeout").inc()
             raise DeadlineExceeded("the request's deadline passed during text processing")
         job = self._lookup(utterances, request.controls)
-        self._submit(job, request.controls, deadline)
+        self._submit(job, request.controls, deadline, urgent_head=stream)
         return job
 
     def _lookup(self, utterances: Sequence[Utterance], controls: Controls) -> _Job:
@@ -310,7 +314,7 @@ class TTSEngine:
             pieces.append(_Piece(utterance=utterance, key=key, audio=audio))
         return _Job(pieces=pieces, cached=cached)
 
-    def _submit(self, job: _Job, controls: Controls, deadline: float) -> None:
+    def _submit(self, job: _Job, controls: Controls, deadline: float, *, urgent_head: bool) -> None:
         # A sentence repeated within one request is synthesized once and shared.
         todo: dict[CacheKey, list[_Piece]] = {}
         for piece in job.pieces:
@@ -324,7 +328,7 @@ class TTSEngine:
                 length=len(todo),
             )
         items = [BatchItem(utterance=group[0].utterance, controls=controls) for group in todo.values()]
-        futures = self._batcher.submit(items, deadline=deadline)
+        futures = self._batcher.submit(items, deadline=deadline, urgent=1 if urgent_head else 0)
         for group, future in zip(todo.values(), futures, strict=True):
             for piece in group:
                 piece.future = future

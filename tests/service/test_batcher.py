@@ -137,9 +137,7 @@ async def test_items_that_wait_are_batched_together(
     assert executor.max_running == 1
 
 
-async def test_a_batch_never_mixes_buckets(
-    make_batcher: Callable[..., Batcher], executor: GateExecutor
-) -> None:
+async def test_a_batch_never_mixes_buckets(make_batcher: Callable[..., Batcher], executor: GateExecutor) -> None:
     batcher = make_batcher(bucket_edges=(8, 16))
     first = await start_blocked(batcher, executor)
     futures = batcher.submit([item("short", 4), item("long", 12), item("short2", 5)], deadline=far())
@@ -243,9 +241,7 @@ async def test_unexpected_executor_errors_become_backend_errors(
     assert len(await fine) == 40  # the batcher survived
 
 
-async def test_batch_metrics(
-    make_batcher: Callable[..., Batcher], executor: GateExecutor, metrics: Metrics
-) -> None:
+async def test_batch_metrics(make_batcher: Callable[..., Batcher], executor: GateExecutor, metrics: Metrics) -> None:
     batcher = make_batcher()
     first = await start_blocked(batcher, executor)
     futures = batcher.submit([item("a", 2), item("b", 6)], deadline=far())
@@ -262,9 +258,7 @@ async def test_batch_metrics(
     assert sample(metrics, "ttsd_queue_depth") == 0
 
 
-async def test_max_wait_holds_a_lone_item_back(
-    make_batcher: Callable[..., Batcher], executor: GateExecutor
-) -> None:
+async def test_max_wait_holds_a_lone_item_back(make_batcher: Callable[..., Batcher], executor: GateExecutor) -> None:
     batcher = make_batcher(max_wait_ms=300.0)
     await batcher.start()
     executor.gate.set()
@@ -295,9 +289,7 @@ async def test_drain_finishes_queued_work_then_refuses(
     assert len(results) == 3
 
 
-async def test_drain_timeout_fails_leftovers(
-    make_batcher: Callable[..., Batcher], executor: GateExecutor
-) -> None:
+async def test_drain_timeout_fails_leftovers(make_batcher: Callable[..., Batcher], executor: GateExecutor) -> None:
     batcher = make_batcher()
     first = await start_blocked(batcher, executor)
     (queued,) = batcher.submit([item("q")], deadline=far())
@@ -305,3 +297,15 @@ async def test_drain_timeout_fails_leftovers(
     for future in (first, queued):
         with pytest.raises(ShuttingDown):
             await future
+
+
+async def test_urgent_items_run_first_in_a_batch_of_their_own(
+    make_batcher: Callable[..., Batcher], executor: GateExecutor
+) -> None:
+    batcher = make_batcher(max_wait_ms=200.0)  # ordinary items wait for company; the urgent one does not
+    first = await start_blocked(batcher, executor)
+    older = batcher.submit([item("old1"), item("old2")], deadline=far())
+    stream = batcher.submit([item("head"), item("rest1"), item("rest2")], deadline=far(), urgent=1)
+    executor.gate.set()
+    await asyncio.gather(first, *older, *stream)
+    assert executor.batches == [("first",), ("head",), ("old1", "old2", "rest1", "rest2")]

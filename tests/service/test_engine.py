@@ -274,3 +274,45 @@ def test_fake_voice_contract() -> None:
     assert [len(w) for w in out.waveforms] == [voice.estimate_frames(u) * HOP for u in utterances]
     assert out.padded_frames == max(voice.estimate_frames(u) for u in utterances) * len(utterances)
     assert voice.batches == [tuple(u.text for u in utterances)]
+
+
+async def test_a_streams_first_chunk_comes_from_a_batch_of_its_head_alone(make_service: MakeService) -> None:
+    """Sentences of similar length share a bucket; the head must not wait for (or ride with) the others."""
+    batch = BatchConfig(max_batch_size=8, max_wait_ms=20.0, max_batch_frames=100_000)
+    svc = await make_service(batch=batch, delay_ms_per_batch="20")
+    text = "一二三四五。六七八九十。十一十二十三。二十二十一。"
+    heads = [u.text for u in svc.voice.frontend(text)]
+    assert len(heads) == 4
+    batches_at_first_chunk = -1
+    chunks = []
+    async for chunk in svc.engine.stream(request(text)):
+        if chunk.index == 0:
+            batches_at_first_chunk = len(svc.voice.batches)
+        chunks.append(chunk)
+    assert batches_at_first_chunk == 1
+    assert svc.voice.batches == [(heads[0],), tuple(heads[1:])]  # the rest is still batched together
+    assert_fake_audio(svc.voice, text, np.concatenate([c.audio for c in chunks]))
+
+
+async def test_synthesize_does_not_split_off_its_first_sentence(make_service: MakeService) -> None:
+    batch = BatchConfig(max_batch_size=8, max_wait_ms=20.0, max_batch_frames=100_000)
+    svc = await make_service(batch=batch)
+    text = "一二三四五。六七八九十。十一十二十三。"
+    await svc.engine.synthesize(request(text))
+    assert svc.voice.batches == [tuple(u.text for u in svc.voice.frontend(text))]
+
+
+async def test_a_short_request_overtakes_queued_long_sentences(make_service: MakeService) -> None:
+    batch = BatchConfig(max_batch_size=1, max_wait_ms=0.0, max_batch_frames=100_000)
+    svc = await make_service(batch=batch, delay_ms_per_batch="30")
+    blocker = asyncio.create_task(svc.engine.synthesize(request("占住执行器。")))
+    await wait_until(lambda: len(svc.voice.batches) == 1)
+    long_text = "".join(f"这是第{n}个相当长的句子，用来占据队列很久很久。" for n in "一二三")
+    long_task = asyncio.create_task(svc.engine.synthesize(request(long_text)))
+    await wait_until(lambda: svc.engine.queue_depth == 3)
+    short = await svc.engine.synthesize(request("你好。"))
+    assert short.sentences == 1
+    # The short request ran right after the batch that was running when it arrived.
+    assert svc.voice.batches[1] == ("你好。",)
+    await asyncio.gather(blocker, long_task)
+    assert len(svc.voice.batches) == 5

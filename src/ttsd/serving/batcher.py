@@ -105,8 +105,11 @@ class Batcher:
         if self._loop_task is None:
             self._loop_task = asyncio.create_task(self._loop(), name="ttsd-batcher")
 
-    def submit(self, items: Sequence[BatchItem], *, deadline: float) -> list[WaveFuture]:
+    def submit(self, items: Sequence[BatchItem], *, deadline: float, urgent: int = 0) -> list[WaveFuture]:
         """Queue ``items`` (all or none); ``deadline`` is absolute, on ``asyncio.get_running_loop().time()``.
+
+        The first ``urgent`` items are urgent (see :class:`~ttsd.serving.policy.PendingItem`): they run as soon
+        as the executor is free, in batches of urgent items only. A stream marks its first sentence urgent.
 
         Raises :class:`ShuttingDown` after :meth:`drain` began and :class:`QueueFull` when the items do not
         fit under ``max_queue`` (with a ``retry_after_s`` estimate).
@@ -123,13 +126,14 @@ class Batcher:
         now = loop.time()
         group = _Group()
         futures: list[WaveFuture] = []
-        for item in items:
+        for position, item in enumerate(items):
             pending = PendingItem(
                 seq=next(self._seq),
                 length=len(item.utterance.ids),
                 frames=self._estimate_frames(item.utterance),
                 enqueued_at=now,
                 deadline=deadline,
+                urgent=position < urgent,
             )
             future: WaveFuture = loop.create_future()
             future.add_done_callback(self._on_future_done)

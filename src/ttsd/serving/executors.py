@@ -114,9 +114,7 @@ def make_executor(device: str, voice: Voice) -> SerialExecutor | BatchExecutor:
     return SerialExecutor(voice=voice, device=device)
 
 
-def select_device(
-    requested: str, *, probe: Callable[[str], tuple[bool, str]] | None = None
-) -> tuple[str, str]:
+def select_device(requested: str, *, probe: Callable[[str], tuple[bool, str]] | None = None) -> tuple[str, str]:
     """Resolve ``TTSD_DEVICE`` (``auto``, ``cpu``, ``cuda``, ``cuda:N``) to ``(device, human reason)``.
 
     ``auto`` picks CUDA when torch sees a device and a tiny operation on it works, else CPU. Asking for CUDA

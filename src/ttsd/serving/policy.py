@@ -6,13 +6,19 @@ its invariants directly (``tests/unit/serving/test_policy.py``); ``docs/batching
 
 Invariants of a :class:`Dispatch` returned by :func:`next_batch`:
 
-* all its items come from one bucket and are a prefix of that bucket's live (unexpired) items, in FIFO order;
+* all its items come from one *lane* and are a prefix of that lane's live (unexpired) items, in FIFO order. A
+  lane is the items of one bucket with the same ``urgent`` flag, so a batch never mixes buckets, and urgent
+  items (a stream's first sentence) never share a batch with ordinary ones;
 * it holds at most ``max_batch_size`` items;
 * its padded cost (largest ``frames`` x item count) is at most ``max_batch_frames``, except a batch of one
   item that alone exceeds the cap (it runs alone rather than never);
 * no item in it has reached its deadline at ``now``;
-* among the buckets that are due, the one whose oldest item is oldest goes first (ties: lower ``seq``), so an
-  item that is due is overtaken only by batches that start with an even older item (no starvation).
+* an urgent lane is always due (it never waits ``max_wait_ms`` for company);
+* among the lanes that are due, the one whose head has the smallest :func:`priority_key` goes first (ties:
+  lower ``seq``). The key is the head's arrival time plus ``overtake_s_per_frame`` x its estimated frames (0
+  for urgent items): short items overtake long ones that arrived a little earlier, but every key is finite and
+  fixed at arrival, and an item arriving later than ``key`` has a larger key, so an item's wait is bounded by
+  the work that arrived before its lane head's key (no starvation; see ``docs/batching.md``).
 """
 
 from __future__ import annotations
@@ -31,6 +37,8 @@ class PendingItem:
     ``seq`` is unique and increases with arrival (tie-break for equal timestamps); ``length`` is the id count
     (selects the bucket); ``frames`` is the estimated mel frame count (cost cap); ``enqueued_at`` and
     ``deadline`` are on the batcher's clock, in seconds. An item is expired once ``now >= deadline``.
+    ``urgent`` items (a stream's first sentence, which its client is waiting for) are due at once, batch only
+    with urgent items of their bucket, and are not penalised for their length.
     """
 
     seq: int
@@ -38,6 +46,7 @@ class PendingItem:
     frames: int
     enqueued_at: float
     deadline: float
+    urgent: bool = False
 
 
 Buckets = Mapping[int, Sequence[PendingItem]]
@@ -46,7 +55,7 @@ Buckets = Mapping[int, Sequence[PendingItem]]
 
 @dataclass(frozen=True, slots=True)
 class Dispatch:
-    """Run ``items`` (from bucket ``bucket``) now; ``padded_frames`` is their padded cost."""
+    """Run ``items`` (from bucket ``bucket``, one lane of it) now; ``padded_frames`` is their padded cost."""
 
     bucket: int
     items: tuple[PendingItem, ...]
@@ -86,6 +95,16 @@ def padded_frames(items: Sequence[PendingItem]) -> int:
     return max((item.frames for item in items), default=0) * len(items)
 
 
+def priority_key(item: PendingItem, cfg: BatchConfig) -> tuple[float, int]:
+    """Order among due lanes (smaller first): arrival time, delayed by the item's estimated cost.
+
+    ``enqueued_at + overtake_s_per_frame * frames`` for ordinary items, ``enqueued_at`` for urgent ones; ``seq``
+    breaks ties. Fixed at arrival, and never earlier than the arrival time.
+    """
+    penalty = 0.0 if item.urgent else cfg.overtake_s_per_frame * item.frames
+    return (item.enqueued_at + penalty, item.seq)
+
+
 def prune(buckets: Buckets, *, now: float, cancelled: Set[int] = frozenset()) -> Pruned:
     """Drop items whose deadline has passed (``now >= deadline``) or whose ``seq`` is in ``cancelled``.
 
@@ -112,30 +131,35 @@ def prune(buckets: Buckets, *, now: float, cancelled: Set[int] = frozenset()) ->
 def next_batch(buckets: Buckets, now: float, cfg: BatchConfig, *, executor_idle: bool) -> Decision:
     """Decide what to run at ``now``. See the module docstring for the invariants.
 
-    A bucket's candidate batch is its longest FIFO prefix of live items that fits both ``max_batch_size`` and
-    ``max_batch_frames``. The bucket is *due* when that batch is full (size reached, or the next item would
-    break the frame cap, so waiting cannot grow it), when its oldest item has waited ``max_wait_ms``, or when
-    ``max_wait_ms`` is 0 and the executor is idle. With a busy executor nothing is dispatched: the batch keeps
-    growing until the executor frees up.
+    Each bucket splits into two lanes: its urgent items and the others, each in FIFO order. A lane's
+    candidate batch is its longest FIFO prefix of live items that fits both ``max_batch_size`` and
+    ``max_batch_frames``. The lane is *due* when it is urgent, when that batch is full (size reached, or the
+    next item would break the frame cap, so waiting cannot grow it), when its oldest item has waited
+    ``max_wait_ms``, or when ``max_wait_ms`` is 0 and the executor is idle. The due lane whose head has the
+    smallest :func:`priority_key` runs. With a busy executor nothing is dispatched: batches keep growing until
+    the executor frees up.
     """
     max_wait_s = cfg.max_wait_ms / 1000.0
-    candidates = {index: _candidate(items, now, cfg) for index, items in buckets.items()}
-    candidates = {index: cand for index, cand in candidates.items() if cand.items}
-    if not candidates:
+    lanes = [
+        (index, cand)
+        for index, items in buckets.items()
+        for urgent in (True, False)
+        if (cand := _candidate([i for i in items if i.urgent is urgent], now, cfg)).items
+    ]
+    if not lanes:
         return Wait(wake_at=None)
     if not executor_idle:
         return Wait(wake_at=_earliest_deadline(buckets, now))
     due = [
-        (cand.items[0].enqueued_at, cand.items[0].seq, index)
-        for index, cand in candidates.items()
-        # Same expression as the wake-up time below, so waking at it always finds the bucket due.
-        if cand.full or max_wait_s == 0 or now >= cand.items[0].enqueued_at + max_wait_s
+        (priority_key(cand.items[0], cfg), index, cand)
+        for index, cand in lanes
+        # Same expression as the wake-up time below, so waking at it always finds the lane due.
+        if cand.items[0].urgent or cand.full or max_wait_s == 0 or now >= cand.items[0].enqueued_at + max_wait_s
     ]
     if due:
-        _, _, index = min(due)
-        cand = candidates[index]
+        _, index, cand = min(due, key=lambda entry: entry[0])
         return Dispatch(bucket=index, items=cand.items, padded_frames=padded_frames(cand.items))
-    next_due = min(cand.items[0].enqueued_at + max_wait_s for cand in candidates.values())
+    next_due = min(cand.items[0].enqueued_at + max_wait_s for _, cand in lanes)
     deadline = _earliest_deadline(buckets, now)
     return Wait(wake_at=next_due if deadline is None else min(next_due, deadline))
 

@@ -16,6 +16,7 @@ from ttsd.serving.policy import (
     bucket_of,
     next_batch,
     padded_frames,
+    priority_key,
     prune,
 )
 
@@ -31,6 +32,7 @@ configs = st.builds(
     max_batch_frames=st.integers(50, 600),
     max_queue=st.just(10_000),
     bucket_edges=st.just(EDGES),
+    overtake_s_per_frame=st.sampled_from([0.0, 0.0001, 0.01]),
 )
 
 
@@ -49,6 +51,7 @@ def queues(draw: st.DrawFn) -> dict[int, list[PendingItem]]:
             frames=draw(st.integers(1, 400)),
             enqueued_at=t,
             deadline=t + draw(st.sampled_from([0.005, 0.02, 1.0, math.inf])),
+            urgent=draw(st.sampled_from([False, False, False, True])),
         )
         buckets.setdefault(bucket_of(length, EDGES), []).append(item)
     return buckets
@@ -58,24 +61,31 @@ def live(items: list[PendingItem], now: float) -> list[PendingItem]:
     return [item for item in items if now < item.deadline]
 
 
-def is_due(items: list[PendingItem], now: float, cfg: BatchConfig) -> bool:
-    """A bucket is due by age (or by max_wait 0) regardless of how full it is."""
-    alive = live(items, now)
-    return bool(alive) and (cfg.max_wait_ms == 0 or now >= alive[0].enqueued_at + cfg.max_wait_ms / 1000)
+def lanes(buckets: dict[int, list[PendingItem]]) -> list[list[PendingItem]]:
+    """Each bucket's urgent items and its other items, each in FIFO order (empty lanes left out)."""
+    split = ([i for i in items if i.urgent is urgent] for items in buckets.values() for urgent in (True, False))
+    return [lane for lane in split if lane]
+
+
+def is_due(lane: list[PendingItem], now: float, cfg: BatchConfig) -> bool:
+    """A lane is due when urgent or by age (or by max_wait 0), regardless of how full it is."""
+    alive = live(lane, now)
+    if not alive:
+        return False
+    return alive[0].urgent or cfg.max_wait_ms == 0 or now >= alive[0].enqueued_at + cfg.max_wait_ms / 1000
 
 
 @RELAXED
 @given(queues(), configs, st.floats(0.0, 0.2), st.booleans())
-def test_dispatch_invariants(
-    buckets: dict[int, list[PendingItem]], cfg: BatchConfig, now: float, idle: bool
-) -> None:
+def test_dispatch_invariants(buckets: dict[int, list[PendingItem]], cfg: BatchConfig, now: float, idle: bool) -> None:
     decision = next_batch(buckets, now, cfg, executor_idle=idle)
     if not isinstance(decision, Dispatch):
         return
     assert idle, "nothing is dispatched while the executor is busy"
     batch = list(decision.items)
-    source = live(buckets[decision.bucket], now)
-    # One bucket, FIFO prefix of its live items, so never an expired one.
+    urgent = batch[0].urgent
+    source = live([i for i in buckets[decision.bucket] if i.urgent is urgent], now)
+    # One lane of one bucket (urgent items only, or none), FIFO prefix of its live items, never an expired one.
     assert batch == source[: len(batch)]
     assert all(now < item.deadline for item in batch)
     assert 1 <= len(batch) <= cfg.max_batch_size
@@ -85,26 +95,22 @@ def test_dispatch_invariants(
     # Greedy: the batch stops only at a cap (size or frames) or at the end of the bucket.
     if len(batch) < len(source) and len(batch) < cfg.max_batch_size:
         assert padded_frames([*batch, source[len(batch)]]) > cfg.max_batch_frames
-    # No bucket that is due by age has an older head than the batch's first item.
-    head = (batch[0].enqueued_at, batch[0].seq)
-    for items in buckets.values():
-        if is_due(items, now, cfg):
-            other = live(items, now)[0]
-            assert head <= (other.enqueued_at, other.seq)
+    # No lane that is due (urgent, or by age) has a head with a smaller priority key than the batch's.
+    head = priority_key(batch[0], cfg)
+    for lane in lanes(buckets):
+        if is_due(lane, now, cfg):
+            assert head <= priority_key(live(lane, now)[0], cfg)
 
 
 @RELAXED
 @given(queues(), configs, st.floats(0.0, 0.2))
-def test_wait_means_nothing_is_due(
-    buckets: dict[int, list[PendingItem]], cfg: BatchConfig, now: float
-) -> None:
+def test_wait_means_nothing_is_due(buckets: dict[int, list[PendingItem]], cfg: BatchConfig, now: float) -> None:
     decision = next_batch(buckets, now, cfg, executor_idle=True)
     if not isinstance(decision, Wait):
         return
-    for items in buckets.values():
-        alive = live(items, now)
-        assert not is_due(items, now, cfg)
-        assert len(alive) < cfg.max_batch_size
+    for lane in lanes(buckets):
+        assert not is_due(lane, now, cfg)
+        assert len(live(lane, now)) < cfg.max_batch_size
     if any(live(items, now) for items in buckets.values()):
         assert decision.wake_at is not None
         assert decision.wake_at > now
@@ -152,9 +158,7 @@ def test_bucket_of_edges() -> None:
 
 @RELAXED
 @given(queues(), st.floats(0.0, 0.2), st.sets(st.integers(0, 30)))
-def test_prune_partitions_items(
-    buckets: dict[int, list[PendingItem]], now: float, cancelled: set[int]
-) -> None:
+def test_prune_partitions_items(buckets: dict[int, list[PendingItem]], now: float, cancelled: set[int]) -> None:
     result = prune(buckets, now=now, cancelled=cancelled)
     everything = sorted(item.seq for items in buckets.values() for item in items)
     kept = [item for items in result.buckets.values() for item in items]
@@ -176,6 +180,7 @@ class Arrival:
     length: int
     frames: int
     ttl: float
+    urgent: bool = False
 
 
 @dataclass
@@ -194,7 +199,12 @@ def simulate(arrivals: list[Arrival], cfg: BatchConfig, batch_s: float) -> Outco
         while nxt < len(arrivals) and arrivals[nxt].at <= now:
             a = arrivals[nxt]
             item = PendingItem(
-                seq=nxt, length=a.length, frames=a.frames, enqueued_at=a.at, deadline=a.at + a.ttl
+                seq=nxt,
+                length=a.length,
+                frames=a.frames,
+                enqueued_at=a.at,
+                deadline=a.at + a.ttl,
+                urgent=a.urgent,
             )
             queue.setdefault(bucket_of(a.length, cfg.bucket_edges), []).append(item)
             nxt += 1
@@ -224,6 +234,7 @@ arrival_lists = st.lists(
         length=st.integers(1, 100),
         frames=st.integers(1, 400),
         ttl=st.sampled_from([0.01, 0.05, 10.0]),
+        urgent=st.sampled_from([False, False, False, True]),
     ),
     max_size=40,
 ).map(lambda xs: sorted(xs, key=lambda a: a.at))
@@ -231,9 +242,7 @@ arrival_lists = st.lists(
 
 @RELAXED
 @given(arrival_lists, configs, st.sampled_from([0.001, 0.01, 0.03]))
-def test_simulation_every_item_runs_once_or_expires(
-    arrivals: list[Arrival], cfg: BatchConfig, batch_s: float
-) -> None:
+def test_simulation_every_item_runs_once_or_expires(arrivals: list[Arrival], cfg: BatchConfig, batch_s: float) -> None:
     outcome = simulate(arrivals, cfg, batch_s)
     ran = [seq for batch in outcome.batches for seq in batch]
     assert len(ran) == len(set(ran)), "an item ran twice"
@@ -245,15 +254,65 @@ def test_simulation_every_item_runs_once_or_expires(
 
 @RELAXED
 @given(arrival_lists, configs, st.sampled_from([0.001, 0.01, 0.03]))
-def test_simulation_wait_is_bounded_by_older_work(
-    arrivals: list[Arrival], cfg: BatchConfig, batch_s: float
-) -> None:
-    """No starvation: wait <= max_wait + one running batch + one batch per item older than it."""
-    no_deadlines = [Arrival(a.at, a.length, a.frames, math.inf) for a in arrivals]
+def test_simulation_wait_is_bounded(arrivals: list[Arrival], cfg: BatchConfig, batch_s: float) -> None:
+    """No starvation. Let K be the largest priority key of the items queued in an item's lane up to and including
+    it (all arrived no later than it, so K <= its arrival + overtake_s_per_frame x the lane's largest frames).
+    Only items that arrived by K can go before it, so its wait is at most max_wait + one running batch + one
+    batch per item that arrived by K (itself included)."""
+    no_deadlines = [Arrival(a.at, a.length, a.frames, math.inf, a.urgent) for a in arrivals]
     outcome = simulate(no_deadlines, cfg, batch_s)
     for seq, at in outcome.dispatched_at.items():
-        bound = cfg.max_wait_ms / 1000 + batch_s * (1 + seq)
-        assert at - no_deadlines[seq].at <= bound + 1e-9
+        me = no_deadlines[seq]
+        lane = [
+            a
+            for a in no_deadlines[: seq + 1]
+            if a.urgent is me.urgent and bucket_of(a.length, EDGES) == bucket_of(me.length, EDGES)
+        ]
+        horizon = max(a.at + (0.0 if a.urgent else cfg.overtake_s_per_frame * a.frames) for a in lane)
+        ahead = sum(1 for a in no_deadlines if a.at <= horizon)
+        bound = (0.0 if me.urgent else cfg.max_wait_ms / 1000) + batch_s * (1 + ahead)
+        assert at - me.at <= bound + 1e-9
+
+
+@RELAXED
+@given(arrival_lists, st.sampled_from([0.001, 0.01, 0.03]))
+def test_simulation_oldest_first_when_overtaking_is_off(arrivals: list[Arrival], batch_s: float) -> None:
+    """With overtake_s_per_frame = 0 and no urgent items, the old bound holds: one batch per older item."""
+    cfg = BatchConfig(max_batch_size=3, max_wait_ms=5.0, max_batch_frames=500, overtake_s_per_frame=0.0,
+                      bucket_edges=EDGES)  # fmt: skip
+    plain = [Arrival(a.at, a.length, a.frames, math.inf) for a in arrivals]
+    outcome = simulate(plain, cfg, batch_s)
+    for seq, at in outcome.dispatched_at.items():
+        assert at - plain[seq].at <= cfg.max_wait_ms / 1000 + batch_s * (1 + seq) + 1e-9
+
+
+def test_urgent_item_runs_at_once_and_alone() -> None:
+    """A stream's head is not held back by older ordinary items of its bucket, nor by max_wait."""
+    cfg = BatchConfig(max_batch_size=8, max_wait_ms=1000, overtake_s_per_frame=0.01)
+    older = [PendingItem(seq=i, length=5, frames=10, enqueued_at=0.0, deadline=math.inf) for i in range(3)]
+    head = PendingItem(seq=3, length=5, frames=10, enqueued_at=0.5, deadline=math.inf, urgent=True)
+    rest = PendingItem(seq=4, length=5, frames=10, enqueued_at=0.5, deadline=math.inf)
+    buckets = {0: [*older, head, rest]}
+    assert next_batch(buckets, 0.5, cfg, executor_idle=True) == Dispatch(bucket=0, items=(head,), padded_frames=10)
+    # Once it left, the ordinary items wait for max_wait (or company) as before.
+    assert next_batch({0: [*older, rest]}, 0.5, cfg, executor_idle=True) == Wait(wake_at=1.0)
+    # A busy executor still dispatches nothing.
+    assert isinstance(next_batch(buckets, 0.5, cfg, executor_idle=False), Wait)
+
+
+def test_short_item_overtakes_older_long_ones_but_not_forever() -> None:
+    cfg = BatchConfig(max_batch_size=2, max_wait_ms=0, overtake_s_per_frame=0.01, bucket_edges=(16, 64))
+    long_items = [PendingItem(seq=i, length=60, frames=300, enqueued_at=0.0, deadline=math.inf) for i in range(2)]
+    short = PendingItem(seq=2, length=8, frames=40, enqueued_at=2.0, deadline=math.inf)
+    # Keys: long 0 + 3.0 s, short 2.0 + 0.4 s: the short one goes first although it arrived 2 s later.
+    decision = next_batch({1: long_items, 0: [short]}, 2.0, cfg, executor_idle=True)
+    assert isinstance(decision, Dispatch)
+    assert decision.items == (short,)
+    # A short item arriving after the long ones' key (3.0 s) no longer overtakes them.
+    late = PendingItem(seq=3, length=8, frames=40, enqueued_at=2.7, deadline=math.inf)
+    decision = next_batch({1: long_items, 0: [late]}, 2.7, cfg, executor_idle=True)
+    assert isinstance(decision, Dispatch)
+    assert decision.items == tuple(long_items)
 
 
 def test_adversarial_full_batches_in_another_bucket_do_not_starve() -> None:
