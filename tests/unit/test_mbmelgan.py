@@ -12,6 +12,7 @@ import torch.nn.functional as F  # noqa: N812
 from ttsd.voices.baker.mbmelgan import (
     DEFAULT_CHUNK,
     DILATIONS,
+    FRAME_QUANTUM,
     HOP,
     PQMF_TAPS,
     SLOPE,
@@ -88,6 +89,26 @@ def test_padding_does_not_leak_into_items(model: MBMelGAN, split_padding: float)
     for mel, audio in zip(mels, trim(model(batch, lengths), lengths), strict=True):
         assert float((audio - model(mel[None])[0]).abs().max()) < 1e-5
     model.split_padding = SPLIT_PADDING
+
+
+@pytest.mark.parametrize("frames", [1, 5, 17, 40])
+def test_rounded_width_does_not_change_a_single_item(model: MBMelGAN, frames: int) -> None:
+    # On CPU a lone item with lengths runs at a width rounded up to frame_quantum (ragged row-copy path).
+    mel = torch.randn(1, frames, 80, generator=torch.Generator().manual_seed(frames))
+    model.chunk = 32  # windows too, so the tail's last window is ragged
+    rounded = model(mel, torch.tensor([frames]))
+    model.frame_quantum = 1
+    plain = model(mel, torch.tensor([frames]))
+    model.frame_quantum, model.chunk = FRAME_QUANTUM, DEFAULT_CHUNK
+    assert rounded.shape == plain.shape == (1, HOP * frames)
+    assert float((rounded - plain).abs().max()) < 1e-5
+
+
+def test_single_item_reflect_pad_matches_the_general_path() -> None:
+    x = torch.randn(1, 12, 4)
+    fast = reflect_pad(x, 3, torch.tensor([9]))
+    general = reflect_pad(torch.cat([x, x]), 3, torch.tensor([9, 9]))[:1]
+    assert torch.equal(fast[:, : 9 + 6], general[:, : 9 + 6])
 
 
 def test_chunking_does_not_change_the_output(model: MBMelGAN) -> None:

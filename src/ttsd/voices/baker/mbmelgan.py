@@ -13,7 +13,8 @@ Contract: ``MBMelGAN()(mel, lengths)`` maps Baker-normalized log-mels ``[B, T, 8
   oneDNN's nhwc kernels run without layout copies; LeakyReLU + reflect pad is one pass; each transposed conv
   runs as two ordinary k=2 convs whose output channels are its output phases (a free reshape interleaves
   them); the PQMF is one 17-tap conv over the sub-bands; stages 1-2 run over cache-sized windows (``chunk``);
-  on CPU the items of a batch run one by one; with a bf16 ``compute_dtype`` conv_pre stays float32. None of
+  on CPU the items of a batch run one by one, each at a width rounded up to ``FRAME_QUANTUM`` frames (so
+  oneDNN's cached primitives are reused); with a bf16 ``compute_dtype`` conv_pre stays float32. None of
   this changes the output beyond float noise (tests/unit/test_mbmelgan.py checks it against a literal §3).
   Figures: docs/benchmarks.md.
 
@@ -53,6 +54,11 @@ DEFAULT_FP32_STAGES = 0
 # Batching buys nothing there (each conv already has thousands of rows) while padding and big tensors cost:
 # 16 sentences batched ran no faster than one by one, with 150 MB more peak memory.
 SPLIT_PADDING = 0.0
+# On CPU, each item's frame count is rounded up to a multiple of this (zero frames past its end, the ragged path
+# keeps the valid samples unchanged) so that input widths repeat: every new width makes oneDNN create ~50 new
+# conv primitives (a cold 100-frame call is ~60% slower than a warm one), and with mixed text lengths its
+# primitive cache (1024 entries) would hold only ~20 widths. 1 disables the rounding.
+FRAME_QUANTUM = 16
 TAIL_HALO = 16  # context rows per side for the tail; it needs 1 + 8 + 0.2 + 1.6 + 0.12 < 11 at this rate
 TAIL_SCALE = UPSAMPLES[1] * UPSAMPLES[2]
 
@@ -91,6 +97,11 @@ def reflect_pad(x: Tensor, pad: int, lengths: Tensor | None) -> Tensor:
     if lengths is None and pad < width:
         # Row copies only: the fast path for a batch of equal lengths.
         return torch.cat([x[:, 1 : pad + 1].flip(1), x, x[:, width - 1 - pad : width - 1].flip(1)], dim=1)
+    n = _single_length(lengths, pad)
+    if n is not None:
+        # One item padded past its end (rounded width): row copies too, the garbage rows after the reflection.
+        right = x[:, n - 1 - pad : n - 1].flip(1)
+        return torch.cat([x[:, 1 : pad + 1].flip(1), x[:, :n], right, x[:, n:]], dim=1)
     if lengths is None:
         lengths = torch.full((batch,), width, dtype=torch.long, device=x.device)
     positions = torch.arange(-pad, width + pad, device=x.device)
@@ -103,19 +114,33 @@ def lrelu_reflect_pad(x: Tensor, pad: int, lengths: Tensor | None) -> Tensor:
     """``reflect_pad(leaky_relu(x))`` in one pass over ``x`` (the activation is written into the padded buffer;
     the reflected edge rows are then copied from it), instead of a padded copy plus an in-place pass."""
     batch, width, channels = x.shape
-    if lengths is not None or pad >= width:
+    n = width if lengths is None else _single_length(lengths, pad)
+    if n is None or pad >= width:
         h = reflect_pad(x, pad, lengths)
         return F.leaky_relu_(h, SLOPE)
     h = x.new_empty(batch, width + 2 * pad, channels)
     torch.ops.aten.leaky_relu.out(x, SLOPE, out=h[:, pad : pad + width])
     h[:, :pad] = h[:, pad + 1 : 2 * pad + 1].flip(1)
-    h[:, pad + width :] = h[:, width - 1 : width - 1 + pad].flip(1)
+    h[:, pad + n : 2 * pad + n] = h[:, n - 1 : n - 1 + pad].flip(1)
+    h[:, 2 * pad + n :] = 0  # rows past an item's end (only with lengths): keep them finite
     return h
 
 
+def _single_length(lengths: Tensor | None, pad: int) -> int | None:
+    """The one item's length when ``lengths`` holds a single item longer than ``pad`` (the row-copy path)."""
+    if lengths is None or lengths.shape[0] != 1:
+        return None
+    n = int(lengths[0])
+    return n if n > pad else None
+
+
 def _zero_tail(x: Tensor, lengths: Tensor | None) -> Tensor:
-    """Zero each item's rows at or past its own length (alone, the graph sees nothing there)."""
+    """Zero each item's rows at or past its own length (alone, the graph sees nothing there); may modify ``x``
+    in place (callers pass fresh tensors)."""
     if lengths is None:
+        return x
+    if lengths.shape[0] == 1:  # one item: a slice fill (x is always a fresh tensor here)
+        x[:, int(lengths[0]) :] = 0
         return x
     keep = torch.arange(x.shape[1], device=x.device)[None, :] < lengths[:, None]
     return torch.where(keep[:, :, None], x, torch.zeros((), dtype=x.dtype, device=x.device))
@@ -278,6 +303,7 @@ class MBMelGAN(nn.Module):
         self.compute_dtype = compute_dtype
         self.fp32_stages = fp32_stages
         self.split_padding = SPLIT_PADDING
+        self.frame_quantum = FRAME_QUANTUM
         self.conv_pre = nn.Conv1d(N_MELS, FILTERS, 7)
         self.ups = nn.ModuleList()
         self.resblocks = nn.ModuleList()
@@ -351,17 +377,29 @@ class MBMelGAN(nn.Module):
             return self._synthesize(self.subbands(mel, lengths), lengths)
 
     def _split(self, mel: Tensor, lengths: Tensor) -> bool:
-        """Whether to run the items alone (see ``SPLIT_PADDING``; ``split_padding = inf`` never splits)."""
-        if mel.device.type != "cpu" or mel.shape[0] < 2:
+        """Whether to run the items alone (see ``SPLIT_PADDING``; ``split_padding = inf`` never splits).
+
+        A single CPU item also goes this way when ``frame_quantum > 1``, to get its width rounded."""
+        if mel.device.type != "cpu":
             return False
+        if mel.shape[0] < 2:
+            return self.frame_quantum > 1
         return mel.shape[0] * mel.shape[1] > self.split_padding * float(lengths.clamp(max=mel.shape[1]).sum())
 
     def _one_by_one(self, mel: Tensor, lengths: Tensor) -> Tensor:
         audio = torch.zeros(mel.shape[0], HOP * mel.shape[1], dtype=torch.float32, device=mel.device)
+        quantum = max(1, self.frame_quantum)
         for b, n in enumerate(lengths.tolist()):
             frames = max(1, min(int(n), mel.shape[1]))
+            width = -(-frames // quantum) * quantum
             item = mel[b : b + 1, :frames]
-            audio[b, : HOP * frames] = self._synthesize(self.subbands(item), None)[0]
+            if width == frames:
+                audio[b, : HOP * frames] = self._synthesize(self.subbands(item), None)[0]
+                continue
+            padded = item.new_zeros(1, width, mel.shape[2])
+            padded[:, :frames] = item
+            steps = torch.tensor([frames], device=mel.device)
+            audio[b, : HOP * frames] = self._synthesize(self.subbands(padded, steps), steps)[0, : HOP * frames]
         return audio
 
     def subbands(self, mel: Tensor, lengths: Tensor | None = None) -> Tensor:
