@@ -32,6 +32,7 @@ ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "artifacts" / "service_bench"
 MIXED_TEXTS = ROOT / "bench" / "texts_mixed.txt"
 PARAGRAPH = ROOT / "src" / "ttsd" / "data" / "bench_paragraph.txt"
+EXTRA_ENV: dict[str, str] = {}  # --env KEY=VALUE: settings applied to every server started here
 
 
 def free_port() -> int:
@@ -44,7 +45,7 @@ def free_port() -> int:
 def server(name: str, **env: str) -> Iterator[str]:
     """Run `ttsd serve` with TTSD_* settings from ``env``; yield its URL once /readyz is 200."""
     port = free_port()
-    settings = {"TTSD_HOST": "127.0.0.1", "TTSD_PORT": str(port), "TTSD_LOG_LEVEL": "warning", **env}
+    settings = {"TTSD_HOST": "127.0.0.1", "TTSD_PORT": str(port), "TTSD_LOG_LEVEL": "warning", **EXTRA_ENV, **env}
     log = (OUT / f"server-{name}.log").open("w")
     proc = subprocess.Popen([sys.executable, "-m", "ttsd", "serve"], env={**os.environ, **settings},
                             stdout=log, stderr=subprocess.STDOUT)  # fmt: skip
@@ -155,7 +156,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("which", choices=("overhead", "batching", "ttfa", "all"))
     parser.add_argument("--seconds", type=int, default=60, help="load duration per server for `batching`")
+    parser.add_argument("--env", action="append", default=[], metavar="TTSD_X=V", help="extra server setting")
     args = parser.parse_args()
+    EXTRA_ENV.update(item.split("=", 1) for item in args.env)
     OUT.mkdir(parents=True, exist_ok=True)
     results: dict[str, object] = {"machine": f"{os.cpu_count()} CPUs", "date": time.strftime("%Y-%m-%d %H:%M UTC")}
     if args.which in ("overhead", "all"):

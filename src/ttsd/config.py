@@ -82,7 +82,9 @@ class Settings(BaseSettings):
     bucket_edges: tuple[int, ...] = Field((16, 32, 64, 128, 256), description="Length bucket edges (ids).")
     request_timeout_s: float = Field(60.0, gt=0, description="Default per-request deadline.")
     max_text_chars: int = Field(5000, ge=1, description="Longest accepted input text.")
-    max_phonemes: int = Field(160, ge=16, le=1000, description="Phoneme budget per batch item.")
+    max_phonemes: int = Field(
+        96, ge=16, le=1000, description="Phoneme budget per batch item; longer sentences are cut at ，、."
+    )
     cache_bytes: int = Field(64 * 1024 * 1024, ge=0, description="Sentence audio cache size (0 = off).")
     drain_timeout_s: float = Field(25.0, ge=0, description="Grace period for in-flight work at shutdown.")
     warmup: bool = Field(True, description="Run warm-up batches before reporting ready.")

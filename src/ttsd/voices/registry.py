@@ -42,7 +42,7 @@ class VoiceOptions:
     mode: str = "fast"
     model_dir: Path | None = None
     lexicon: Path | None = None
-    max_phonemes: int = 160
+    max_phonemes: int = 96
     threads: int | None = None
     extra: dict[str, str] = field(default_factory=dict)
 
@@ -71,7 +71,7 @@ def load_voice(
     *,
     model_dir: str | Path | None = None,
     lexicon: str | Path | None = None,
-    max_phonemes: int = 160,
+    max_phonemes: int = 96,
     threads: int | None = None,
     **extra: str,
 ) -> Voice:
