@@ -107,7 +107,9 @@ def overhead() -> dict[str, object]:
     return {"low_load_c1": low, "throughput_c64": high}
 
 
-def loadtest(urls: list[str], *, concurrency: int, seconds: int, texts: Path, stream: bool, tag: str) -> dict[str, object]:
+def loadtest(
+    urls: list[str], *, concurrency: int, seconds: int, texts: Path, stream: bool, tag: str
+) -> dict[str, object]:
     out = OUT / f"loadtest-{tag}.json"
     cmd = [sys.executable, "-m", "ttsd", "loadtest", "--concurrency", str(concurrency), "--duration", str(seconds),
            "--texts", str(texts), "--json", str(out), "--png", str(OUT / f"loadtest-{tag}.png")]  # fmt: skip
@@ -148,8 +150,12 @@ def ttfa() -> dict[str, object]:
             totals.append(time.perf_counter() - started)
             times.append(first)
     times, totals = times[1:], totals[1:]  # the first request warms code paths
-    return {"characters": len(text), "ttfa_p50_ms": statistics.median(times) * 1000,  # type: ignore[type-var]
-            "ttfa_max_ms": max(times) * 1000, "total_p50_ms": statistics.median(totals) * 1000}  # type: ignore[type-var]
+    return {
+        "characters": len(text),
+        "ttfa_p50_ms": statistics.median(times) * 1000,  # type: ignore[type-var]
+        "ttfa_max_ms": max(times) * 1000,
+        "total_p50_ms": statistics.median(totals) * 1000,
+    }  # type: ignore[type-var]
 
 
 def main() -> int:

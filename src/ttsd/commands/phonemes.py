@@ -15,7 +15,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("text", nargs="?", default="-", help="text to read ('-' or omitted: standard input)")
     parser.add_argument("--file", type=Path, default=None, help="read the text from this UTF-8 file")
     parser.add_argument("--lexicon", type=Path, default=None, help="user lexicon (word pin1 yin1 per line)")
-    parser.add_argument("--max-phonemes", type=int, default=96, help="ids per utterance, at most (as TTSD_MAX_PHONEMES)")
+    parser.add_argument(
+        "--max-phonemes", type=int, default=96, help="ids per utterance, at most (as TTSD_MAX_PHONEMES)"
+    )
     parser.add_argument("--model-dir", type=Path, default=None, help="converted-weights cache dir")
     parser.add_argument("--ids", action="store_true", help="also print the symbol ids")
     parser.add_argument("--json", action="store_true", help="one JSON object per utterance")
