@@ -61,7 +61,9 @@ class Settings(BaseSettings):
         description="auto (CPU: mixed if it has bf16 fast paths, else fp32; CUDA: fp16), fp32, "
         "mixed (fp32 acoustic decoder, bf16 postnet and vocoder), bf16, fp16 (CUDA only).",
     )
-    mode: Mode = Field("fast", description="fast (plain float) or exact (bit-faithful to the TFLite original).")
+    mode: Mode = Field(
+        "fast", description="fast (float frame-level layers; default) or exact (bit-faithful to TFLite)."
+    )
     threads: int | None = Field(None, ge=1, description="Torch intra-op threads on CPU (default: all cores).")
     model_dir: Path | None = Field(None, description="Cache of converted weights (default: user cache dir).")
     lexicon: Path | None = Field(None, description="User lexicon file: one 'word pinyin pinyin...' per line.")

@@ -30,7 +30,9 @@ class VoiceOptions:
     * ``precision``: ``auto``, ``fp32``, ``mixed``, ``bf16`` or ``fp16`` (``fp16`` on CUDA only); ``auto`` is
       :func:`ttsd.precision.auto_precision` (``mixed`` on a CPU with bf16 fast paths, else ``fp32``; ``fp16``
       on CUDA), resolved by the voice.
-    * ``mode``: ``fast`` (plain float) or ``exact`` (emulates the TFLite runtime's int8 activation quantization).
+    * ``mode``: ``fast`` (float, except the cheap token-level layers, which keep the original's int8 activation
+      rounding so durations match it) or ``exact`` (emulates the TFLite runtime's int8 activation quantization
+      everywhere, bit-faithful to the original).
     * ``model_dir``: where converted weights are cached; ``None`` = the user cache dir.
     * ``lexicon``: optional user lexicon file (word -> pinyin) that overrides the front end's readings.
     * ``max_phonemes``: phoneme budget per item; longer sentences are split at ，、.
