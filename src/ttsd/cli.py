@@ -32,20 +32,20 @@ def _settings_flags(parser: argparse.ArgumentParser) -> None:
         help_text = f"{field.description} [env TTSD_{name.upper()}]"
         annotation = field.annotation
         if annotation is bool:
-            group.add_argument(flag, dest=f"set_{name}", action=argparse.BooleanOptionalAction,
-                               default=None, help=help_text)
+            group.add_argument(
+                flag, dest=f"set_{name}", action=argparse.BooleanOptionalAction, default=None, help=help_text
+            )
             continue
         choices = get_args(annotation) if str(annotation).startswith("typing.Literal") else None
         nargs: Any = "+" if name in {"bucket_edges", "cors_origins"} else None
-        group.add_argument(flag, dest=f"set_{name}", default=None, choices=choices, nargs=nargs,
-                           metavar=name.upper(), help=help_text)
+        group.add_argument(
+            flag, dest=f"set_{name}", default=None, choices=choices, nargs=nargs, metavar=name.upper(), help=help_text
+        )
 
 
 def settings_from_args(args: argparse.Namespace) -> Settings:
     """Settings from flags given on the command line, then the environment, then defaults."""
-    overrides = {
-        key[4:]: value for key, value in vars(args).items() if key.startswith("set_") and value is not None
-    }
+    overrides = {key[4:]: value for key, value in vars(args).items() if key.startswith("set_") and value is not None}
     return Settings(**overrides)
 
 
@@ -54,8 +54,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, module_name in COMMANDS.items():
         module = importlib.import_module(module_name)
-        p = sub.add_parser(name, help=module.__doc__.splitlines()[0] if module.__doc__ else None,
-                           description=module.__doc__)
+        p = sub.add_parser(
+            name, help=module.__doc__.splitlines()[0] if module.__doc__ else None, description=module.__doc__
+        )
         if getattr(module, "USES_SETTINGS", False):
             _settings_flags(p)
         module.add_arguments(p)

@@ -26,17 +26,25 @@ class Metrics:
         self.registry = registry if registry is not None else CollectorRegistry()
         r = self.registry
         self.request_duration = Histogram(
-            "ttsd_request_duration_seconds", "HTTP request latency.", ["route", "status"],
-            buckets=LATENCY_BUCKETS, registry=r,
+            "ttsd_request_duration_seconds",
+            "HTTP request latency.",
+            ["route", "status"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
         )
         self.time_to_first_audio = Histogram(
-            "ttsd_time_to_first_audio_seconds", "Time from request to the first audio byte.", ["route"],
-            buckets=LATENCY_BUCKETS, registry=r,
+            "ttsd_time_to_first_audio_seconds",
+            "Time from request to the first audio byte.",
+            ["route"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
         )
         self.queue_depth = Gauge("ttsd_queue_depth", "Items waiting in the batcher.", registry=r)
         self.queue_wait = Histogram(
-            "ttsd_queue_wait_seconds", "Time an item waited before its batch started.",
-            buckets=LATENCY_BUCKETS, registry=r,
+            "ttsd_queue_wait_seconds",
+            "Time an item waited before its batch started.",
+            buckets=LATENCY_BUCKETS,
+            registry=r,
         )
         self.batch_size = Histogram(
             "ttsd_batch_size", "Items per dispatched batch.", buckets=BATCH_SIZE_BUCKETS, registry=r
@@ -45,24 +53,27 @@ class Metrics:
             "ttsd_batch_padding_ratio", "Share of padded frames in a batch.", buckets=RATIO_BUCKETS, registry=r
         )
         self.batch_duration = Histogram(
-            "ttsd_batch_duration_seconds", "Model time per batch and stage.", ["stage"],
-            buckets=LATENCY_BUCKETS, registry=r,
+            "ttsd_batch_duration_seconds",
+            "Model time per batch and stage.",
+            ["stage"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
         )
-        self.audio_seconds = Counter(
-            "ttsd_audio_seconds_total", "Seconds of audio synthesized.", ["voice"], registry=r
-        )
+        self.audio_seconds = Counter("ttsd_audio_seconds_total", "Seconds of audio synthesized.", ["voice"], registry=r)
         self.characters = Counter("ttsd_characters_total", "Characters synthesized.", ["voice"], registry=r)
         self.real_time_factor = Histogram(
-            "ttsd_real_time_factor", "Batch model time divided by the audio it produced.",
-            buckets=RTF_BUCKETS, registry=r,
+            "ttsd_real_time_factor",
+            "Batch model time divided by the audio it produced.",
+            buckets=RTF_BUCKETS,
+            registry=r,
         )
         self.rejected = Counter("ttsd_rejected_total", "Refused or dropped requests.", ["reason"], registry=r)
-        self.cache_requests = Counter(
-            "ttsd_cache_requests_total", "Sentence cache lookups.", ["result"], registry=r
-        )
+        self.cache_requests = Counter("ttsd_cache_requests_total", "Sentence cache lookups.", ["result"], registry=r)
         self.build_info = Gauge(
-            "ttsd_build_info", "Build and runtime information (value 1).",
-            ["version", "voice", "device", "precision", "executor"], registry=r,
+            "ttsd_build_info",
+            "Build and runtime information (value 1).",
+            ["version", "voice", "device", "precision", "executor"],
+            registry=r,
         )
         # Pre-create label sets so dashboards and alerts see zeros rather than "no data".
         for reason in REJECT_REASONS:
@@ -74,9 +85,9 @@ class Metrics:
 
     def set_build_info(self, *, version: str, voice: str, device: str, precision: str, executor: str) -> None:
         self.build_info.clear()
-        self.build_info.labels(
-            version=version, voice=voice, device=device, precision=precision, executor=executor
-        ).set(1)
+        self.build_info.labels(version=version, voice=voice, device=device, precision=precision, executor=executor).set(
+            1
+        )
 
     def render(self) -> bytes:
         """The text exposition format for ``GET /metrics``."""

@@ -158,9 +158,7 @@ class TextNormalizer:
             fst = self._ensure_loaded()
             if fst is None:
                 return text
-            pieces = (
-                split_to_budget(text, cost=len, budget=_FST_CHUNK) if len(text) > _FST_CHUNK else [(text, 0)]
-            )
+            pieces = split_to_budget(text, cost=len, budget=_FST_CHUNK) if len(text) > _FST_CHUNK else [(text, 0)]
             return "".join(_apply(fst, piece) for piece, _ in pieces)
 
     def _ensure_loaded(self) -> Callable[[str], str] | None:
@@ -178,9 +176,7 @@ def _apply(fst: Callable[[str], str], text: str) -> str:
         return text
     try:
         return fst(text)
-    except (
-        Exception
-    ):  # pynini raises plain exceptions on odd input; keep the text rather than fail the request
+    except Exception:  # pynini raises plain exceptions on odd input; keep the text rather than fail the request
         log.warning("text normalization failed on %r; reading it unnormalized", text[:80], exc_info=True)
         return text
 

@@ -18,9 +18,7 @@ import re
 
 from ttsd.errors import TextError
 
-_FINALS_TEXT = (
-    "a ai an ang ao e ei en eng er i ia ian iang iao ie ii iii in ing iong iou o ong ou u ua uai uan uang"
-)
+_FINALS_TEXT = "a ai an ang ao e ei en eng er i ia ian iang iao ie ii iii in ing iong iou o ong ou u ua uai uan uang"
 FINALS = frozenset(f"{_FINALS_TEXT} uei uen ueng uo v van ve vn".split(" "))
 # Two-letter initials first so that "zh" is not read as "z" + "h...".
 _INITIALS: tuple[str, ...] = ("zh", "ch", "sh", "b", "p", "m", "f", "d", "t", "n", "l", "g", "k", "h", "j")

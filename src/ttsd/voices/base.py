@@ -84,8 +84,7 @@ class Controls:
     def cache_key(self) -> tuple[object, ...]:
         """Everything that changes the audio; ``seed`` only matters when ``variation`` is on."""
         seed = self.seed if self.variation else None
-        return (self.speed, self.pitch, self.intonation, self.energy, self.variation, seed,
-                self.speaker, self.emotion)
+        return (self.speed, self.pitch, self.intonation, self.energy, self.variation, seed, self.speaker, self.emotion)
 
 
 def _check_range(name: str, value: float, bounds: tuple[float, float]) -> None:

@@ -81,9 +81,7 @@ def load(options: VoiceOptions, *, pipeline_factory: PipelineFactory | None = No
             f"default speaker {config.default_speaker!r} is not in the model; available: {available}"
         )
     emotions = {name: _emotions_for(name, config.emotions) for name in speakers}
-    log.info(
-        "sambert voice loaded from %s: speakers %s", config.model, ", ".join(speakers) or "(model default)"
-    )
+    log.info("sambert voice loaded from %s: speakers %s", config.model, ", ".join(speakers) or "(model default)")
     return SambertVoice(pipeline=pipeline, config=config, speakers=speakers, emotions=emotions)
 
 

@@ -94,9 +94,7 @@ class SambertConfig:
             speakers=_parse_list(extra.get("speakers", "")),
             emotions=None if emotions_raw is None else _parse_emotions(emotions_raw),
             default_speaker=extra.get("default_speaker") or None,
-            max_chars=_parse_int(
-                "max_chars", extra.get("max_chars"), default=max(16, options.max_phonemes // 2)
-            ),
+            max_chars=_parse_int("max_chars", extra.get("max_chars"), default=max(16, options.max_phonemes // 2)),
             python=extra.get("python") or None,
         )
 
@@ -126,9 +124,7 @@ def inprocess_pipeline(config: SambertConfig) -> TTSPipeline:
             raise BackendUnavailable(
                 f"ModelScope's TTS stack fails to import ({_import_error_in(exc)}); {INSTALL_HINT}"
             ) from exc
-        raise BackendUnavailable(
-            f"ModelScope could not load the sambert model from {model_dir}: {exc}"
-        ) from exc
+        raise BackendUnavailable(f"ModelScope could not load the sambert model from {model_dir}: {exc}") from exc
     return built
 
 
@@ -180,9 +176,7 @@ class WorkerPipeline:
         if hello is None or not hello.get("ok"):
             _stop_process(process)
             raise BackendUnavailable(_worker_failure(config, hello))
-        return cls(
-            process=process, voices=hello.get("voices") or (), model_dir=str(hello.get("model_dir", ""))
-        )
+        return cls(process=process, voices=hello.get("voices") or (), model_dir=str(hello.get("model_dir", "")))
 
     def __call__(self, input: str, **kwargs: Any) -> Mapping[str, Any]:
         if self._process.stdin is None or self._process.poll() is not None:
