@@ -23,9 +23,8 @@ from ttsd.api.deps import EngineDep, StateDep
 from ttsd.api.middleware import START_KEY
 from ttsd.api.schemas import OPENAI_MODELS, OPENAI_VOICES, AudioJSON, ControlFields, SpeechRequest, TTSRequest
 from ttsd.audio import AudioSpec, EncodedAudio, StreamEncoder, encode
-from ttsd.config import Settings
 from ttsd.engine import AudioChunk, SynthesisRequest, TTSEngine
-from ttsd.errors import Cancelled, InvalidControl, TextTooLong, UnknownVoice
+from ttsd.errors import Cancelled, InvalidControl, UnknownVoice
 from ttsd.metrics import Metrics
 from ttsd.voices.base import Controls, FloatArray, VoiceInfo
 
@@ -57,7 +56,7 @@ async def tts(body: TTSRequest, request: Request, engine: EngineDep, state: Stat
     """Mandarin text in, ``audio/wav`` out (or another ``format``; ``encoding=base64`` for a JSON body)."""
     if body.stream and body.encoding == "base64":
         raise InvalidControl("stream cannot be combined with encoding=base64", param="encoding")
-    job = _prepare(body, body.text, body.voice, body.format, engine.info, state.settings)
+    job = _prepare(body, body.text, body.voice, body.format, engine.info)
     if body.stream:
         return await _stream(request, engine, job, "/tts", state.metrics)
     if body.encoding == "base64":
@@ -70,7 +69,7 @@ async def speech(body: SpeechRequest, request: Request, engine: EngineDep, state
     """Works with OpenAI clients: ``model`` (tts-1, tts-1-hd, ttsd), ``input``, ``voice`` (OpenAI voice names
     map to the default voice), ``response_format``, ``speed``; plus ``stream`` and ttsd's controls."""
     _check_model(engine.info, body.model)
-    job = _prepare(body, body.input, body.voice, body.response_format, engine.info, state.settings)
+    job = _prepare(body, body.input, body.voice, body.response_format, engine.info)
     route = "/v1/audio/speech"
     if body.stream:
         return await _stream(request, engine, job, route, state.metrics)
@@ -85,13 +84,7 @@ class _Job:
     spec: AudioSpec
 
 
-def _prepare(body: ControlFields, text: str, voice: str | None, fmt: str, info: VoiceInfo, settings: Settings) -> _Job:
-    if len(text) > settings.max_text_chars:
-        raise TextTooLong(
-            f"text is {len(text)} characters; the limit is {settings.max_text_chars}",
-            limit=settings.max_text_chars,
-            length=len(text),
-        )
+def _prepare(body: ControlFields, text: str, voice: str | None, fmt: str, info: VoiceInfo) -> _Job:
     if body.emotion is not None and body.emotion not in info.emotions:
         raise InvalidControl(f"unknown emotion {body.emotion!r} for voice {info.name!r}", param="emotion")
     controls = Controls(
