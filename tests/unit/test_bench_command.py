@@ -30,6 +30,7 @@ def test_bench_reports_every_precision_and_batch_size(tmp_path: Path, capsys: py
         assert [b["batch_size"] for b in result["batches"]] == [1, 4]
         assert all(b["items"] == len(SENTENCES) for b in result["batches"])
         assert result["peak_rss_mb"] > 0
+        assert 0 < result["paragraph_peak_rss_mb"] <= result["peak_rss_mb"]
     # The fake voice ignores precision, so its bf16 audio is fp32's exactly.
     assert report["snr_db_vs_fp32"]["bf16"] > 100
     table = capsys.readouterr().out

@@ -24,7 +24,6 @@ import re
 import threading
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any
 
 from pypinyin import Style, lazy_pinyin
 from pypinyin.constants import PINYIN_DICT
@@ -61,7 +60,7 @@ class G2P:
         self._builtin = dict(builtin or {})
         self._jieba_cache_dir = jieba_cache_dir
         self._pos_lock = threading.Lock()
-        self._pos: Any = None
+        self._pos: _ParticleCutter | None = None
 
     def phonemes(self, text: str) -> tuple[str, ...]:
         """Baker phones of ``text`` (``sil ... sil``); the empty tuple if nothing in it is pronounceable."""
@@ -120,8 +119,8 @@ class G2P:
     def _pos_cut(self, text: str) -> list[tuple[str, str]]:
         with self._pos_lock:
             if self._pos is None:
-                self._pos = _make_pos_tokenizer(self._jieba_cache_dir)
-            return [(pair.word, pair.flag) for pair in self._pos.cut(text, HMM=True)]
+                self._pos = _ParticleCutter(self._jieba_cache_dir)
+            return self._pos.cut(text)
 
 
 def _known_chunks(run: str) -> list[str]:
@@ -205,26 +204,27 @@ def _digit_syllables(text: str) -> list[str]:
     return [_DIGIT_PINYIN[int(ch)] for ch in text]
 
 
-def _make_pos_tokenizer(cache_dir: Path | None) -> Any:
-    """jieba's POS tokenizer, with a word -> tag table holding only the words that end in 地.
+class _ParticleCutter:
+    """jieba's word cut plus the dictionary tags of the words that end in 地 (all :func:`_is_adverbial_de` reads).
 
-    Only those words' tags are read (:func:`_is_adverbial_de`), and the table does not take part in the
-    segmentation (the frequency dictionary and the HMM do), so the cut and those tags are jieba's own while the
-    full table (349k entries, about 43 MB) is never built. ``POSTokenizer.__init__`` is just these two
-    assignments in jieba 0.42.1, the last release.
+    The plain tokenizer (frequency dictionary + its small B/M/E/S HMM for unknown words) replaces
+    ``jieba.posseg``: importing posseg loads its POS-HMM tables (about 60 MB) that only tag unknown words, and
+    those tags never decide 地 (a standalone 地 is tagged from the dictionary, ``uv``; an unknown word ending in
+    地 is judged by reduplication). The full word -> tag table (349k entries, about 43 MB) is never built either.
     """
-    import jieba
-    import jieba.posseg
 
-    tokenizer = jieba.Tokenizer()
-    if cache_dir is not None:
-        cache_dir.mkdir(parents=True, exist_ok=True)
-        tokenizer.tmp_dir = str(cache_dir)
-    pos = jieba.posseg.POSTokenizer.__new__(jieba.posseg.POSTokenizer)
-    pos.tokenizer = tokenizer
-    with tokenizer.get_dict_file() as lines:
-        pos.word_tag_tab = _particle_tags(lines)
-    return pos
+    def __init__(self, cache_dir: Path | None) -> None:
+        import jieba
+
+        self._tokenizer = jieba.Tokenizer()
+        if cache_dir is not None:
+            cache_dir.mkdir(parents=True, exist_ok=True)
+            self._tokenizer.tmp_dir = str(cache_dir)
+        with self._tokenizer.get_dict_file() as lines:
+            self._tags = _particle_tags(lines)
+
+    def cut(self, text: str) -> list[tuple[str, str]]:
+        return [(word, self._tags.get(word, "x")) for word in self._tokenizer.cut(text, HMM=True)]
 
 
 def _particle_tags(lines: Iterable[bytes]) -> dict[str, str]:
