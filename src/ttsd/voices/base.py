@@ -23,6 +23,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ttsd.errors import InvalidControl
+from ttsd.text.types import Sentence
 
 FloatArray = npt.NDArray[np.float32]
 IntArray = npt.NDArray[np.int64]
@@ -48,6 +49,9 @@ class Utterance:
     phonemes: tuple[str, ...]
     ids: tuple[int, ...]
     pause_after_s: float = 0.0
+    # Per token of ``sentence``: the [start, end) range of ``ids`` it was encoded into (empty for silent tokens).
+    spans: tuple[tuple[int, int], ...] = ()
+    sentence: Sentence | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,6 +124,9 @@ class BatchOutput:
     vocoder_seconds: float
     padded_frames: int  # frames the vocoder ran, padding included (for the padding-ratio metric)
     frames: int  # frames without padding
+    # Per item: samples of its waveform spent on each id (sums to the waveform's length), for timestamps.
+    # Empty when the backend cannot tell (no timestamps then).
+    durations: list[IntArray] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,6 +143,10 @@ class VoiceInfo:
     emotions: tuple[str, ...] = ()
     language: str = "zh-CN"
     description: str = ""
+    gender: str = ""  # female, male (per speaker for multi-speaker families: see ``speaker_genders``)
+    licence: str = ""
+    backend: str = ""
+    speaker_genders: tuple[str, ...] = ()
 
 
 @runtime_checkable
