@@ -1,15 +1,15 @@
 """Sentence audio cache: an in-process LRU of synthesized sentences, bounded in bytes.
 
-What is cached is the voice's *native* output: float32 mono PCM at the voice's own sample rate, for one
-sentence, before any joining. Output format, sample rate and volume are applied afterwards (``ttsd.audio`` in
-the API layer), so they are deliberately not part of the key: one cached sentence serves a WAV request at
-24 kHz and an MP3 request at 16 kHz alike.
+What is cached is the voice's *native* output (:class:`~ttsd.voices.base.Rendered`): float32 mono PCM at the
+voice's own sample rate and the samples per id, for one sentence, before any joining. Output format, sample
+rate and volume are applied afterwards (the engine's output stage), so they are deliberately not part of the
+key: one cached sentence serves a WAV request at 24 kHz and an MP3 request at 16 kHz alike.
 
 The key (:func:`cache_key`) covers everything that changes those samples: the voice name, its model version,
 its precision, a free-form ``variant`` (the inference mode, e.g. ``fast``/``exact``), the sentence's model
 input ids (the text after normalization and phonemization, which is what the model sees; the Voice protocol
 requires ids to identify the sentence, so text-in backends put code points there) and
-:meth:`ttsd.voices.base.Controls.cache_key` (speed, pitch, ... and the seed when variation is on).
+:meth:`ttsd.controls.Controls.cache_key` (speed, pitch, ... and the seed when variation is on).
 
 Not thread-safe: the engine uses it from the event loop only.
 """
@@ -19,8 +19,9 @@ from __future__ import annotations
 from collections import OrderedDict
 from typing import NamedTuple
 
+from ttsd.controls import Controls
 from ttsd.metrics import Metrics
-from ttsd.voices.base import Controls, FloatArray, Utterance, VoiceInfo
+from ttsd.voices.base import Rendered, Utterance, VoiceInfo
 
 # Rough per-entry bookkeeping cost (key tuple, dict slot, array header) counted against the byte budget.
 ENTRY_OVERHEAD_BYTES = 256
@@ -60,7 +61,7 @@ class SentenceCache:
             raise ValueError("max_bytes must be >= 0")
         self._max_bytes = max_bytes
         self._metrics = metrics
-        self._entries: OrderedDict[CacheKey, FloatArray] = OrderedDict()
+        self._entries: OrderedDict[CacheKey, Rendered] = OrderedDict()
         self._bytes = 0
 
     @property
@@ -74,7 +75,7 @@ class SentenceCache:
     def __len__(self) -> int:
         return len(self._entries)
 
-    def get(self, key: CacheKey) -> FloatArray | None:
+    def get(self, key: CacheKey) -> Rendered | None:
         """The cached audio (read-only) and a hit, or None and a miss."""
         if not self.enabled:
             return None
@@ -84,7 +85,7 @@ class SentenceCache:
         self._count("hit" if audio is not None else "miss")
         return audio
 
-    def put(self, key: CacheKey, audio: FloatArray) -> None:
+    def put(self, key: CacheKey, audio: Rendered) -> None:
         """Store a read-only copy of ``audio``, evicting least recently used entries to stay in budget.
 
         Audio larger than the whole budget is not stored.
@@ -95,9 +96,7 @@ class SentenceCache:
         old = self._entries.pop(key, None)
         if old is not None:
             self._bytes -= _cost(old)
-        stored = audio.copy()
-        stored.setflags(write=False)
-        self._entries[key] = stored
+        self._entries[key] = _frozen(audio)
         self._bytes += cost
         while self._bytes > self._max_bytes:
             _, evicted = self._entries.popitem(last=False)
@@ -108,5 +107,15 @@ class SentenceCache:
             self._metrics.cache_requests.labels(result=result).inc()
 
 
-def _cost(audio: FloatArray) -> int:
-    return int(audio.nbytes) + ENTRY_OVERHEAD_BYTES
+def _cost(audio: Rendered) -> int:
+    return audio.nbytes + ENTRY_OVERHEAD_BYTES
+
+
+def _frozen(audio: Rendered) -> Rendered:
+    wave = audio.waveform.copy()
+    wave.setflags(write=False)
+    durations = None
+    if audio.durations is not None:
+        durations = audio.durations.copy()
+        durations.setflags(write=False)
+    return Rendered(wave, durations)

@@ -19,6 +19,9 @@ Device = Literal["auto", "cpu", "cuda"]
 Precision = Literal["auto", "fp32", "mixed", "bf16", "fp16"]
 Mode = Literal["fast", "exact"]
 LogFormat = Literal["text", "json"]
+# The Baker voice's phoneme budget per batch item (ids, eos included): long sentences are synthesized clause
+# by clause, which keeps the first streamed audio of a long text near 120 ms (docs/benchmarks.md).
+DEFAULT_MAX_PHONEMES = 96
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,7 +57,23 @@ class Settings(BaseSettings):
     log_level: str = Field("info", description="debug, info, warning, error.")
     log_format: LogFormat = Field("text", description="text or json log lines.")
 
-    voice: str = Field("baker", description="Voice backend: baker (default), sambert, fake (tests).")
+    voice: str = Field(
+        "baker",
+        description="Default voice: a family (baker, kokoro, sambert, fake for tests) or a speaker (zm_yunjian); "
+        "requests without a voice, and OpenAI voice names (alloy...), get it.",
+    )
+    voices: tuple[str, ...] = Field(
+        (),
+        description="Voice families to load (default: the default voice's family plus every other installed "
+        "family among baker and kokoro).",
+    )
+    frontend_workers: int = Field(1, ge=1, le=64, description="Threads of the text front-end stage.")
+    max_backlog_s: float = Field(
+        20.0, ge=0, description="Admission: seconds of model time admitted work may represent (0 = no limit)."
+    )
+    batch_watchdog_s: float = Field(
+        120.0, gt=0, description="A batch running longer means the model hung: the server fails and exits."
+    )
     device: Device = Field("auto", description="auto (CUDA when usable, else CPU), cpu or cuda.")
     precision: Precision = Field(
         "auto",
@@ -85,7 +104,10 @@ class Settings(BaseSettings):
     request_timeout_s: float = Field(60.0, gt=0, description="Default per-request deadline.")
     max_text_chars: int = Field(5000, ge=1, description="Longest accepted input text.")
     max_phonemes: int = Field(
-        96, ge=16, le=1000, description="Phoneme budget per batch item; longer sentences are cut at ，、."
+        DEFAULT_MAX_PHONEMES,
+        ge=16,
+        le=1000,
+        description="Phoneme budget per batch item; longer sentences are cut at ，、.",
     )
     cache_bytes: int = Field(64 * 1024 * 1024, ge=0, description="Sentence audio cache size (0 = off).")
     drain_timeout_s: float = Field(25.0, ge=0, description="Grace period for in-flight work at shutdown.")
@@ -100,10 +122,8 @@ class Settings(BaseSettings):
             raise ValueError("bucket_edges must be positive and strictly increasing")
         return v
 
-    def voice_extra(self) -> dict[str, str]:
-        """Backend-specific options for the selected voice (VoiceOptions.extra)."""
-        if self.voice != "sambert":
-            return {}
+    def sambert_options(self) -> dict[str, str]:
+        """The sambert voice's options as the strings ModelScope's loader parses."""
         extra = {"model": self.modelscope_model, "offline": "1" if self.modelscope_offline else "0"}
         if self.modelscope_python is not None:
             extra["python"] = str(self.modelscope_python)

@@ -1,71 +1,102 @@
-"""TTSEngine: the facade the API talks to.
+"""TTSEngine: the one object the API talks to. It owns every serving decision:
 
-Wires the voice's front end, the sentence cache, the batcher and an executor:
-text -> voice.frontend (front-end thread) -> per-sentence cache lookup -> batcher items -> executor (model
-thread) -> sentences joined in order with their pauses (or yielded one by one when streaming).
-
-Every sentence of a request is its own batch item, so the sentences of a long text are batched with everyone
-else's and a short request is never stuck behind a long one. Nothing here blocks the event loop: the front end
-(text normalization can take milliseconds) runs on a small thread pool of its own, never on the model thread,
-so health checks stay fast while a batch runs. Only texts of at most ``INLINE_FRONTEND_CHARS`` characters are
-processed inline: they take well under a millisecond once the voice is warm, less than the thread hop costs.
+* lifecycle (:class:`State`: starting -> ready -> draining -> stopped, or failed), read by the probes and
+  the CLI;
+* admission, in one place and before any work (:meth:`TTSEngine._admit`): state, length, deadline, voice,
+  controls (``voice.validate``) and cost (:mod:`ttsd.serving.admission`);
+* voice routing: every loaded family has its own lane (:mod:`ttsd.lane`); a request's ``voice`` picks a lane
+  and a speaker, OpenAI voice names map to the configured default;
+* the pipeline (:mod:`ttsd.job`: front-end stage -> cache -> batcher), joining and timing
+  (:mod:`ttsd.voices.timeline`), and the output stage (:mod:`ttsd.output`): routes get encoded bytes back.
 """
 
 from __future__ import annotations
 
 import asyncio
+import enum
 import logging
-from collections.abc import AsyncGenerator, Callable, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
-from functools import partial
+from typing import Literal
 
 import numpy as np
 
-from ttsd import __version__
-from ttsd.cache import CacheKey, SentenceCache, cache_key
-from ttsd.config import BatchConfig, Settings
-from ttsd.errors import (
-    BackendUnavailable,
-    DeadlineExceeded,
-    InvalidControl,
-    ShuttingDown,
-    TextError,
-    TextTooLong,
-)
+from ttsd.audio import AudioSpec, EncodedAudio
+from ttsd.cache import SentenceCache
+from ttsd.config import BatchConfig
+from ttsd.controls import Controls
+from ttsd.errors import InvalidControl, ShuttingDown, TextTooLong, UnknownVoice
+from ttsd.job import Job, JobPlan
+from ttsd.lane import Lane, LoadedVoice
 from ttsd.metrics import Metrics
-from ttsd.precision import auto_precision
-from ttsd.serving.batcher import Batcher, WaveFuture
-from ttsd.serving.executors import Executor, make_executor, select_device
-from ttsd.voices.base import BatchItem, Controls, FloatArray, Utterance, Voice, VoiceInfo
-from ttsd.voices.registry import load_voice
+from ttsd.output import ChunkEncoder, encode_whole
+from ttsd.serving.admission import AdmissionConfig, Ticket
+from ttsd.subtitles import Timestamp
+from ttsd.text.types import Frontend, Segment
+from ttsd.voices.base import FloatArray, VoiceInfo
+from ttsd.voices.timeline import Timeline
 
 log = logging.getLogger(__name__)
 
-INLINE_FRONTEND_CHARS = 24
+# Audio seconds a character of input is priced at before its text is processed (Mandarin is read at about
+# 4-5 characters a second; markup and Latin text overestimate, which errs on the safe side).
+AUDIO_S_PER_CHAR = 0.25
+# OpenAI's voice names: accepted as "voice" and mapped to the default voice.
+OPENAI_VOICES = (
+    "alloy", "ash", "ballad", "cedar", "coral", "echo", "fable", "marin", "nova", "onyx", "sage", "shimmer", "verse"
+)  # fmt: skip
+InputType = Literal["text", "ssml", "auto"]
+# An SSML document may be this many times longer than the text limit (tags and attributes); its text may not.
+MARKUP_ALLOWANCE = 10
 
 
-@dataclass(frozen=True, slots=True)
+class State(enum.Enum):
+    STARTING = "starting"
+    READY = "ready"
+    DRAINING = "draining"
+    STOPPED = "stopped"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EngineConfig:
+    """The engine's knobs (the composition root fills them from Settings)."""
+
+    batch: BatchConfig = field(default_factory=BatchConfig)
+    admission: AdmissionConfig = field(default_factory=AdmissionConfig)
+    request_timeout_s: float = 60.0
+    max_text_chars: int = 5000
+    cache_bytes: int = 0
+    warmup: bool = True
+    frontend_workers: int = 1
+    variant: str = ""
+    default_voice: str | None = None  # a voice name; None = the first loaded family
+    drain_timeout_s: float = 25.0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class SynthesisRequest:
-    """One request as the engine sees it (already validated by the API's schemas).
-
-    ``timeout_s``: per-request deadline, at most the server's ``request_timeout_s`` (None = that default).
-    """
+    """One request as the engine sees it (types already checked by the API's schemas)."""
 
     text: str
     controls: Controls = field(default_factory=Controls)
+    voice: str | None = None
+    input_type: InputType = "text"
     timeout_s: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class SynthesisResult:
-    """Float32 mono PCM at ``sample_rate`` (the voice's own rate), sentences joined with their pauses."""
+    """Float32 mono PCM at the voice's rate, sentences joined with their pauses, and token timestamps."""
 
     audio: FloatArray
     sample_rate: int
     sentences: int
     characters: int
     cached_sentences: int
+    timestamps: list[Timestamp]
+    voice: str
 
     @property
     def duration_s(self) -> float:
@@ -74,336 +105,353 @@ class SynthesisResult:
 
 @dataclass(frozen=True, slots=True)
 class AudioChunk:
-    """One sentence of a streamed request, in order (``index`` from 0); ``last`` marks the final chunk.
-
-    ``audio`` includes the pause after the sentence (none after the last one), so the chunks of a stream
-    concatenate to exactly the audio :meth:`TTSEngine.synthesize` returns for the same request.
-    """
+    """One sentence of a stream, after the pause that follows the sentence before it (so a chunk goes out the
+    moment its audio is ready); chunks concatenate to exactly the whole response's audio."""
 
     index: int
     audio: FloatArray
     sample_rate: int
-    last: bool
+    timestamps: list[Timestamp]
+
+
+@dataclass(frozen=True, slots=True)
+class Speech:
+    """An encoded whole response."""
+
+    encoded: EncodedAudio
+    result: SynthesisResult
+
+
+@dataclass(frozen=True, slots=True)
+class EncodedChunk:
+    data: bytes
+    timestamps: list[Timestamp]
+
+
+@dataclass(slots=True, eq=False)
+class SpeechStream:
+    """An opened stream: its first chunk is ready (errors up to here were raised by :meth:`open_stream`)."""
+
+    media_type: str
+    sample_rate: int
+    chunks: AsyncIterator[EncodedChunk]
 
 
 @dataclass(frozen=True, slots=True)
 class Health:
-    ready: bool
-    draining: bool
+    state: State
     queue_depth: int
     device: str
     executor: str
+    failure: str | None = None
+
+    @property
+    def ready(self) -> bool:
+        return self.state is State.READY
 
 
-@dataclass(slots=True, eq=False)
-class _Piece:
-    """One sentence of a request: cached audio, or the future of its batch item."""
-
-    utterance: Utterance
-    key: CacheKey
-    audio: FloatArray | None = None
-    future: WaveFuture | None = None
-
-
-@dataclass(slots=True, eq=False)
-class _Job:
-    pieces: list[_Piece]
-    cached: int
-
-    def release(self) -> None:
-        """Cancel what is still queued (the batcher drops it) and mark finished futures' errors as seen."""
-        for piece in self.pieces:
-            future = piece.future
-            if future is None:
-                continue
-            if not future.done():
-                future.cancel()
-            elif not future.cancelled():
-                future.exception()
+Loader = Callable[[], Sequence[LoadedVoice]]
 
 
 class TTSEngine:
-    """Synthesis service for one loaded voice. Use from one event loop; call :meth:`start` first."""
+    """See the module docstring. Use from one event loop; :meth:`start` loads the voices."""
 
     def __init__(
         self,
         *,
-        voice: Voice,
-        executor: Executor,
-        batch_config: BatchConfig,
+        config: EngineConfig,
         metrics: Metrics,
-        cache_bytes: int = 0,
-        request_timeout_s: float = 60.0,
-        max_text_chars: int = 5000,
-        warmup: bool = True,
-        variant: str = "",
-        device_reason: str = "",
-        frontend_threads: int = 1,
+        frontend: Frontend,
+        load: Loader,
+        on_failure: Callable[[BaseException], None] | None = None,
     ) -> None:
-        """``variant`` (e.g. the inference mode) is part of cache keys; ``device_reason`` is informational."""
-        if not voice.info.batchable:
-            batch_config = replace(batch_config, max_batch_size=1)
-        self._voice = voice
-        self._executor = executor
+        self._config = config
         self._metrics = metrics
-        self._request_timeout_s = request_timeout_s
-        self._max_text_chars = max_text_chars
-        self._warmup = warmup
-        self._variant = variant
-        self._device_reason = device_reason
-        self._cache = SentenceCache(max_bytes=cache_bytes, metrics=metrics)
-        self._batcher = Batcher(
-            executor=executor,
-            config=batch_config,
-            metrics=metrics,
-            estimate_frames=voice.estimate_frames,
-            sample_rate=voice.sample_rate,
-        )
-        self._frontend_pool = ThreadPoolExecutor(max_workers=frontend_threads, thread_name_prefix="ttsd-frontend")
-        self._ready = False
-        self._draining = False
+        self._frontend = frontend
+        self._load = load
+        self._on_failure = on_failure
+        self._cache = SentenceCache(max_bytes=config.cache_bytes, metrics=metrics)
+        self._pool = ThreadPoolExecutor(max_workers=config.frontend_workers, thread_name_prefix="ttsd-frontend")
+        self._lanes: dict[str, Lane] = {}
+        self._names: dict[str, tuple[Lane, str | None]] = {}
+        self._default = ""
+        self.state = State.STARTING
+        self.failure: BaseException | None = None
+        self._drained = False
 
-    # -- introspection -----------------------------------------------------------------------------
+    # -- lifecycle ---------------------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Load the voices (off the loop), warm them and the front end up; then ``ready``. A failure leaves the
+        engine ``failed`` with :attr:`failure` set (and calls ``on_failure``); it is not raised."""
+        try:
+            loaded = await asyncio.to_thread(self._load)
+            for item in loaded:
+                lane = Lane(
+                    loaded=item,
+                    batch=self._config.batch,
+                    admission=self._config.admission,
+                    metrics=self._metrics,
+                    on_fatal=self.fail,
+                )
+                self._lanes[lane.name] = lane
+            self._names = _route_table(self._lanes)
+            self._default = self._default_voice()
+            if self._config.warmup:
+                await asyncio.get_running_loop().run_in_executor(self._pool, self._frontend.warmup)
+            for lane in self._lanes.values():
+                await lane.start(warmup=self._config.warmup)
+        except asyncio.CancelledError:
+            raise
+        except BaseException as exc:
+            self.fail(exc)
+            return
+        if self.state is State.STARTING:
+            self.state = State.READY
+            log.info("ready: voices %s (default %s)", ", ".join(self._lanes), self._default)
+
+    def fail(self, exc: BaseException) -> None:
+        """Go ``failed`` (startup failed, or a model thread hung or died); the process should exit."""
+        if self.state is State.FAILED:
+            return
+        self.state = State.FAILED
+        self.failure = exc
+        log.critical("engine failed: %s", getattr(exc, "message", None) or exc, exc_info=exc)
+        if self._on_failure is not None:
+            self._on_failure(exc)
+
+    def stop_accepting(self) -> None:
+        """Go ``draining`` now (probes and admission see it at once); :meth:`drain` does the waiting."""
+        if self.state in (State.STARTING, State.READY):
+            self.state = State.DRAINING
+
+    async def drain(self, timeout_s: float | None = None) -> None:
+        """Refuse new work, finish what is admitted within ``timeout_s`` (default: the configured drain
+        timeout), then stop the lanes and the front-end pool. Idempotent."""
+        if self.state is State.STOPPED or self._drained:
+            return
+        self._drained = True
+        self.stop_accepting()
+        timeout = self._config.drain_timeout_s if timeout_s is None else timeout_s
+        await asyncio.gather(*(lane.drain(timeout) for lane in self._lanes.values()))
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        if self.state is State.DRAINING:
+            self.state = State.STOPPED
+
+    def health(self) -> Health:
+        lanes = list(self._lanes.values())
+        return Health(
+            state=self.state,
+            queue_depth=sum(lane.batcher.queue_depth for lane in lanes),
+            device=",".join(sorted({lane.executor.device for lane in lanes})),
+            executor=",".join(sorted({lane.executor.name for lane in lanes})),
+            failure=None if self.failure is None else str(getattr(self.failure, "message", self.failure)),
+        )
+
+    # -- introspection -----------------------------------------------------------------------------------------
 
     @property
-    def info(self) -> VoiceInfo:
-        return self._voice.info
+    def config(self) -> EngineConfig:
+        return self._config
+
+    @property
+    def default_voice(self) -> str:
+        return self._default
 
     def voices(self) -> list[VoiceInfo]:
-        """The voices this engine serves (one per process today)."""
-        return [self._voice.info]
+        """The loaded families, the default voice's family first."""
+        default = self._names[self._default][0].name if self._default in self._names else ""
+        return sorted((lane.voice.info for lane in self._lanes.values()), key=lambda info: info.name != default)
 
-    @property
-    def batch_config(self) -> BatchConfig:
-        return self._batcher.config
+    def voice_names(self) -> list[str]:
+        return sorted(self._names)
 
-    @property
-    def request_timeout_s(self) -> float:
-        return self._request_timeout_s
-
-    @property
-    def max_text_chars(self) -> int:
-        return self._max_text_chars
-
-    @property
-    def device_reason(self) -> str:
-        return self._device_reason
+    def lanes(self) -> list[Lane]:
+        return list(self._lanes.values())
 
     @property
     def queue_depth(self) -> int:
-        return self._batcher.queue_depth
+        return sum(lane.batcher.queue_depth for lane in self._lanes.values())
 
-    def health(self) -> Health:
-        return Health(
-            ready=self._ready and not self._draining,
-            draining=self._draining,
-            queue_depth=self._batcher.queue_depth,
-            device=self._executor.device,
-            executor=self._executor.name,
-        )
-
-    # -- lifecycle ---------------------------------------------------------------------------------
-
-    async def start(self) -> None:
-        """Start the batcher loop and warm the voice up; after it returns, ``health().ready`` is True."""
-        if self._ready:
-            return
-        await self._batcher.start()
-        if self._warmup:
-            await self._executor.call(self._voice.warmup)
-        self._ready = True
-
-    async def drain(self, timeout_s: float) -> None:
-        """Refuse new work (ShuttingDown), finish what is queued or in flight within ``timeout_s``, stop."""
-        self._draining = True
-        await self._batcher.drain(timeout_s)
-        self._frontend_pool.shutdown(wait=False, cancel_futures=True)
-        self._executor.close(wait=False)
-
-    # -- synthesis ---------------------------------------------------------------------------------
+    # -- synthesis ---------------------------------------------------------------------------------------------
 
     async def synthesize(self, request: SynthesisRequest) -> SynthesisResult:
-        """Whole-text synthesis. Raises TextError, TextTooLong, QueueFull, DeadlineExceeded, ShuttingDown,
-        BackendError. Cancelling the awaiting task cancels this request's queued items."""
-        self._check_admission(request)
-        job = await self._prepare(request)
+        """Whole-text synthesis (PCM). Cancelling the awaiting task cancels this request's queued work."""
+        lane, controls, ticket = self._admit(request)
+        job = self._job(request, lane, controls, stream=False)
+        timeline = Timeline(sample_rate=lane.voice.sample_rate)
+        parts: list[FloatArray] = []
+        stamps: list[Timestamp] = []
         try:
-            chunks = [await self._piece_audio(job, i) for i in range(len(job.pieces))]
+            async for chunk in self._chunks(job, ticket, timeline):
+                parts.append(chunk.audio)
+                stamps.extend(chunk.timestamps)
         finally:
-            job.release()
-        audio = np.concatenate(chunks) if len(chunks) > 1 else chunks[0]
-        self._count_done(len(request.text), len(audio))
+            await job.close()
+            ticket.close()
+        audio = np.concatenate(parts) if len(parts) > 1 else parts[0]
+        self._count_done(lane, len(request.text), len(audio))
         return SynthesisResult(
             audio=audio,
-            sample_rate=self._voice.sample_rate,
-            sentences=len(job.pieces),
+            sample_rate=lane.voice.sample_rate,
+            sentences=job.sentences,
             characters=len(request.text),
             cached_sentences=job.cached,
+            timestamps=stamps,
+            voice=lane.name,
         )
 
     def stream(self, request: SynthesisRequest) -> AsyncGenerator[AudioChunk, None]:
-        """Sentence-by-sentence synthesis; each chunk is yielded as soon as it and all before it are ready.
+        """Sentence-by-sentence synthesis (PCM). Admission errors are raised here; text and queue errors by
+        the first ``anext()``. Closing the generator cancels this request's queued work."""
+        lane, controls, ticket = self._admit(request)
+        return self._stream(request, lane, controls, ticket)
 
-        ShuttingDown and TextTooLong are raised by this call itself; TextError, QueueFull and
-        DeadlineExceeded by the first ``anext()``, before any chunk (so a caller can await the first chunk
-        before committing to a response status). Closing the generator early (``aclose()``, or the consumer
-        task being cancelled) cancels this request's queued sentences.
-        """
-        self._check_admission(request)
-        return self._stream(request)
+    async def speak(self, request: SynthesisRequest, spec: AudioSpec) -> Speech:
+        """:meth:`synthesize`, encoded as ``spec`` asks (the route's one call for a whole response)."""
+        result = await self.synthesize(request)
+        return Speech(encoded=await encode_whole(result.audio, result.sample_rate, spec), result=result)
 
-    async def _stream(self, request: SynthesisRequest) -> AsyncGenerator[AudioChunk, None]:
-        job = await self._prepare(request, stream=True)
-        samples = 0
+    async def open_stream(self, request: SynthesisRequest, spec: AudioSpec) -> SpeechStream:
+        """A stream whose first audio is ready: every error before it is raised here, so a route can still
+        answer with an error status; later errors end the body early."""
+        chunks = self.stream(request)
         try:
-            for i in range(len(job.pieces)):
-                audio = await self._piece_audio(job, i)
-                samples += len(audio)
-                last = i == len(job.pieces) - 1
-                yield AudioChunk(index=i, audio=audio, sample_rate=self._voice.sample_rate, last=last)
-        finally:
-            job.release()
-        self._count_done(len(request.text), samples)
+            first = await anext(chunks)
+        except BaseException:
+            await chunks.aclose()
+            raise
+        encoder = ChunkEncoder(source_rate=first.sample_rate, spec=spec)
+        return SpeechStream(encoder.media_type, encoder.sample_rate, _encoded(first, chunks, encoder))
 
-    # -- internals ---------------------------------------------------------------------------------
+    # -- internals ---------------------------------------------------------------------------------------------
 
-    def _check_admission(self, request: SynthesisRequest) -> None:
-        if self._draining:
-            raise ShuttingDown("the service is shutting down")
-        if not self._ready:
-            raise ShuttingDown("the service is not ready yet")
+    def _admit(self, request: SynthesisRequest) -> tuple[Lane, Controls, Ticket]:
+        """Every check that needs no text processing, and the cost-based admission, in this order."""
+        if self.state is not State.READY:
+            raise ShuttingDown(f"the service is {self.state.value}; retry shortly")
         length = len(request.text)
-        if length > self._max_text_chars:
-            raise TextTooLong(
-                f"text is {length} characters long; the limit is {self._max_text_chars}",
-                limit=self._max_text_chars,
-                length=length,
-            )
+        limit = self._config.max_text_chars * (MARKUP_ALLOWANCE if _is_markup(request) else 1)
+        if length > limit:
+            what = "SSML document" if _is_markup(request) else "text"
+            raise TextTooLong(f"{what} is {length} characters long; the limit is {limit}", limit=limit, length=length)
         if request.timeout_s is not None and not request.timeout_s > 0:
             raise InvalidControl("timeout must be a positive number of seconds", param="timeout")
+        lane, speaker = self.resolve(request.voice)
+        controls = request.controls if speaker is None else _with_speaker(request.controls, speaker)
+        lane.voice.validate(controls)
+        ticket = lane.admission.admit(length * AUDIO_S_PER_CHAR / controls.speed)
+        return lane, controls, ticket
 
-    async def _prepare(self, request: SynthesisRequest, *, stream: bool = False) -> _Job:
-        """Front end, cache lookups and submission of the uncached sentences (all or nothing).
+    def resolve(self, name: str | None) -> tuple[Lane, str | None]:
+        """A voice name -> (lane, speaker). Blends (``a:0.6,b:0.4``) go to the lane of their first voice."""
+        key = self._default if name in (None, "", "default") or name.lower() in OPENAI_VOICES else name
+        found = self._names.get(key)
+        if found is None and (":" in key or "," in key):
+            first = key.split(",")[0].split(":")[0].strip()
+            lane = self._names.get(first, (None, None))[0]
+            found = (lane, key) if lane is not None else None
+        if found is None:
+            names = ", ".join(sorted(self._names))
+            raise UnknownVoice(f"unknown voice {name!r}; available: {names} (or an OpenAI voice name)")
+        return found
 
-        When streaming, the first uncached sentence is submitted urgent: the client's first audio waits for
-        it alone, so it must not wait for (or be batched with) the request's other sentences.
-        """
+    def _job(self, request: SynthesisRequest, lane: Lane, controls: Controls, *, stream: bool) -> Job:
         loop = asyncio.get_running_loop()
-        timeout_s = min(request.timeout_s or self._request_timeout_s, self._request_timeout_s)
-        deadline = loop.time() + timeout_s
-        if len(request.text) <= INLINE_FRONTEND_CHARS:
-            utterances = self._voice.frontend(request.text)
-        else:
-            utterances = await loop.run_in_executor(self._frontend_pool, self._voice.frontend, request.text)
-        if not utterances:
-            raise TextError("the text contains nothing to synthesize")
-        if loop.time() >= deadline:
-            self._metrics.rejected.labels(reason="timeout").inc()
-            raise DeadlineExceeded("the request's deadline passed during text processing")
-        job = self._lookup(utterances, request.controls)
-        self._submit(job, request.controls, deadline, urgent_head=stream)
+        timeout_s = min(request.timeout_s or self._config.request_timeout_s, self._config.request_timeout_s)
+        plan = JobPlan(
+            lane=lane,
+            controls=controls,
+            source=lambda: _parse(request, self.voice_names(), max_chars=self._config.max_text_chars),
+            route=self.resolve,
+            deadline=loop.time() + timeout_s,
+            stream=stream,
+            variant=self._config.variant,
+        )
+        job = Job(plan=plan, frontend=self._frontend, pool=self._pool, cache=self._cache)
+        job.start()
         return job
 
-    def _lookup(self, utterances: Sequence[Utterance], controls: Controls) -> _Job:
-        pieces: list[_Piece] = []
-        cached = 0
-        for utterance in utterances:
-            key = cache_key(self._voice.info, utterance, controls, variant=self._variant)
-            audio = self._cache.get(key)
-            cached += audio is not None
-            pieces.append(_Piece(utterance=utterance, key=key, audio=audio))
-        return _Job(pieces=pieces, cached=cached)
+    async def _chunks(self, job: Job, ticket: Ticket, timeline: Timeline) -> AsyncIterator[AudioChunk]:
+        """Pieces as timed audio chunks, each as soon as its own audio is ready."""
+        index = 0
+        async for piece in job.pieces():
+            assert piece.rendered is not None
+            rate = piece.lane.voice.sample_rate
+            ticket.consume(len(piece.rendered.waveform) / rate)
+            out = timeline.add(piece.utterance, piece.rendered, gain=piece.gain)
+            yield AudioChunk(index=index, audio=out.audio, sample_rate=rate, timestamps=out.timestamps)
+            index += 1
 
-    def _submit(self, job: _Job, controls: Controls, deadline: float, *, urgent_head: bool) -> None:
-        # A sentence repeated within one request is synthesized once and shared.
-        todo: dict[CacheKey, list[_Piece]] = {}
-        for piece in job.pieces:
-            if piece.audio is None:
-                todo.setdefault(piece.key, []).append(piece)
-        max_queue = self._batcher.config.max_queue
-        if len(todo) > max_queue:
-            raise TextTooLong(
-                f"text splits into {len(todo)} sentences; this server queues at most {max_queue}",
-                limit=max_queue,
-                length=len(todo),
-            )
-        items = [BatchItem(utterance=group[0].utterance, controls=controls) for group in todo.values()]
-        futures = self._batcher.submit(items, deadline=deadline, urgent=1 if urgent_head else 0)
-        for group, future in zip(todo.values(), futures, strict=True):
-            for piece in group:
-                piece.future = future
+    async def _stream(
+        self, request: SynthesisRequest, lane: Lane, controls: Controls, ticket: Ticket
+    ) -> AsyncGenerator[AudioChunk, None]:
+        job = self._job(request, lane, controls, stream=True)
+        samples = 0
+        try:
+            async for chunk in self._chunks(job, ticket, Timeline(sample_rate=lane.voice.sample_rate)):
+                samples += len(chunk.audio)
+                yield chunk
+        finally:
+            await job.close()
+            ticket.close()
+        self._count_done(lane, len(request.text), samples)
 
-    async def _piece_audio(self, job: _Job, index: int) -> FloatArray:
-        """Sentence ``index``'s audio followed by its pause (none after the last sentence); a fresh array."""
-        piece = job.pieces[index]
-        if piece.audio is None:
-            assert piece.future is not None  # set by _submit for every uncached piece
-            piece.audio = await piece.future
-            self._cache.put(piece.key, piece.audio)
-        last = index == len(job.pieces) - 1
-        pause = 0 if last else round(piece.utterance.pause_after_s * self._voice.sample_rate)
-        return np.concatenate([piece.audio, np.zeros(pause, dtype=np.float32)])
+    def _count_done(self, lane: Lane, characters: int, samples: int) -> None:
+        self._metrics.characters.labels(voice=lane.name).inc(characters)
+        self._metrics.audio_seconds.labels(voice=lane.name).inc(samples / lane.voice.sample_rate)
 
-    def _count_done(self, characters: int, samples: int) -> None:
-        name = self._voice.info.name
-        self._metrics.characters.labels(voice=name).inc(characters)
-        self._metrics.audio_seconds.labels(voice=name).inc(samples / self._voice.sample_rate)
+    def _default_voice(self) -> str:
+        wanted = self._config.default_voice
+        if wanted is not None:
+            if wanted not in self._names:
+                raise UnknownVoice(f"default voice {wanted!r} is not loaded; loaded: {', '.join(self._names)}")
+            return wanted
+        return next(iter(self._lanes))
 
 
-def resolve_precision(
-    requested: str, device: str, *, mode: str = "fast", bf16_supported: Callable[[], bool] | None = None
-) -> str:
-    """``auto`` -> :func:`ttsd.precision.auto_precision` (fp16 on CUDA; mixed on a CPU with bf16 fast paths,
-    else fp32; fp32 in exact mode). fp16 on CPU is refused (slow or missing CPU kernels). ``bf16_supported``
-    replaces the CPU capability check (tests)."""
-    on_cuda = device.startswith("cuda")
-    if requested == "auto":
-        return auto_precision(device, mode=mode, bf16_supported=bf16_supported)
-    if requested == "fp16" and not on_cuda:
-        raise BackendUnavailable("precision fp16 needs a CUDA device; use fp32, mixed or bf16 on CPU")
-    return requested
+def _route_table(lanes: dict[str, Lane]) -> dict[str, tuple[Lane, str | None]]:
+    names: dict[str, tuple[Lane, str | None]] = {}
+    for lane in lanes.values():
+        names[lane.name] = (lane, None)
+        for speaker in lane.voice.info.speakers:
+            names.setdefault(speaker, (lane, speaker))
+    return names
 
 
-async def build_engine(settings: Settings, metrics: Metrics) -> TTSEngine:
-    """Resolve device and precision, load the voice off the event loop, build an engine (not started)."""
-    device, reason = await asyncio.to_thread(select_device, settings.device)
-    log.info("device %s: %s", device, reason)
-    precision = resolve_precision(settings.precision, device, mode=settings.mode)
-    extra = settings.voice_extra()
-    load = partial(
-        load_voice,
-        settings.voice,
-        device,
-        precision,
-        settings.mode,
-        model_dir=settings.model_dir,
-        lexicon=settings.lexicon,
-        max_phonemes=settings.max_phonemes,
-        threads=settings.threads,
-        **extra,
-    )
-    voice = await asyncio.to_thread(load)
-    executor = make_executor(device, voice)
-    metrics.set_build_info(
-        version=__version__, voice=voice.info.name, device=device, precision=precision, executor=executor.name
-    )
-    log.info("voice %s loaded (%s, %s, executor %s)", voice.info.name, device, precision, executor.name)
-    return engine_from_settings(settings, metrics, voice=voice, executor=executor, device_reason=reason)
+def _with_speaker(controls: Controls, speaker: str) -> Controls:
+    return replace(controls, speaker=speaker)
 
 
-def engine_from_settings(
-    settings: Settings, metrics: Metrics, *, voice: Voice, executor: Executor, device_reason: str = ""
-) -> TTSEngine:
-    """An engine (not started) for an already loaded voice and its executor, configured from ``settings``."""
-    return TTSEngine(
-        voice=voice,
-        executor=executor,
-        batch_config=settings.batch_config(),
-        metrics=metrics,
-        cache_bytes=settings.cache_bytes,
-        request_timeout_s=settings.request_timeout_s,
-        max_text_chars=settings.max_text_chars,
-        warmup=settings.warmup,
-        variant=settings.mode,
-        device_reason=device_reason,
-    )
+def _is_markup(request: SynthesisRequest) -> bool:
+    if request.input_type == "text":
+        return False
+    from ttsd.text.ssml import is_ssml
+
+    return request.input_type == "ssml" or is_ssml(request.text)
+
+
+def _parse(request: SynthesisRequest, voices: Sequence[str], *, max_chars: int) -> str | Sequence[Segment]:
+    """Plain text as it is; SSML (explicit, or ``auto`` and starting with ``<speak``) parsed to segments, whose
+    spoken text is held to ``max_chars`` (the markup itself may be :data:`MARKUP_ALLOWANCE` times longer)."""
+    if not _is_markup(request):
+        return request.text
+    from ttsd.text.ssml import parse_ssml
+
+    return parse_ssml(request.text, max_chars=max_chars, voices=voices)
+
+
+async def _encoded(
+    first: AudioChunk, rest: AsyncGenerator[AudioChunk, None], encoder: ChunkEncoder
+) -> AsyncIterator[EncodedChunk]:
+    """Encoded chunks as sentences arrive; closing this closes the engine stream (its queued work is dropped)."""
+    try:
+        chunk: AudioChunk | None = first
+        while chunk is not None:
+            yield EncodedChunk(data=await encoder.feed(chunk.audio), timestamps=chunk.timestamps)
+            chunk = await anext(rest, None)
+        tail = await encoder.close()
+        if tail:
+            yield EncodedChunk(data=tail, timestamps=[])
+    finally:
+        await rest.aclose()

@@ -33,6 +33,21 @@ class TextTooLong(TextError):
         self.length = length
 
 
+class InvalidMarkup(TextError):
+    """SSML that is not well-formed or uses an element, attribute or value wrongly (a 422, like TextError).
+
+    ``line`` and ``column`` (both from 1) point at the offending place in the markup; the message names them,
+    says what is wrong and what is accepted instead.
+    """
+
+    code = "invalid_markup"
+
+    def __init__(self, message: str, *, line: int, column: int) -> None:
+        super().__init__(f"SSML line {line}, column {column}: {message}")
+        self.line = line
+        self.column = column
+
+
 class InvalidControl(TTSError):
     """A synthesis control (speed, pitch, format, sample rate...) is out of range or unknown."""
 
@@ -81,6 +96,13 @@ class BackendError(TTSError):
     """The model failed while running a batch. The message is safe to show; details go to the log."""
 
     code = "backend_error"
+
+
+class BackendDead(BackendError):
+    """The model thread hung past the watchdog or died: this process can no longer synthesize with that voice.
+    The engine goes to ``failed`` (``/readyz`` says so) and ``ttsd serve`` exits for the orchestrator to restart."""
+
+    code = "backend_dead"
 
 
 class AssetError(TTSError):

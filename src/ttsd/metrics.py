@@ -14,7 +14,7 @@ BATCH_SIZE_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256)
 RATIO_BUCKETS = (0.0, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.8, 1.0)
 RTF_BUCKETS = (0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0)
 
-REJECT_REASONS = ("queue_full", "timeout", "cancelled", "invalid", "unauthorized")
+REJECT_REASONS = ("queue_full", "timeout", "cancelled", "invalid", "unauthorized", "shutting_down")
 
 
 class Metrics:

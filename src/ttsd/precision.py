@@ -1,5 +1,5 @@
-"""What ``precision="auto"`` means: one rule shared by ``ttsd serve`` (:func:`ttsd.engine.resolve_precision`),
-``ttsd.load_voice`` and the CLI commands (through the Baker voice's loader).
+"""What ``precision="auto"`` means and which precisions a device takes: one rule (:func:`resolve_precision`)
+shared by ``ttsd serve``, ``ttsd.load_voice`` and the CLI commands (through the voices' loaders).
 
 * CUDA: ``fp16`` (``fp32`` in exact mode).
 * CPU: ``mixed`` when the processor has bf16 fast paths (oneDNN's check: AVX-512 BF16 or AMX), else ``fp32``;
@@ -39,3 +39,28 @@ def auto_precision(device: str, *, mode: str = "fast", bf16_supported: Callable[
         return "fp16"
     check = bf16_supported if bf16_supported is not None else cpu_has_bf16
     return "mixed" if check() else "fp32"
+
+
+def resolve_precision(
+    requested: str, device: str, *, mode: str = "fast", bf16_supported: Callable[[], bool] | None = None
+) -> str:
+    """The one check of a precision for ``device`` and ``mode``; ``auto`` is :func:`auto_precision`.
+
+    Raises :class:`ttsd.errors.InvalidControl` for an unknown precision or mode, fp16 off CUDA, and anything
+    but fp32 in exact mode.
+    """
+    from ttsd.errors import InvalidControl
+
+    if mode not in ("fast", "exact"):
+        raise InvalidControl(f"mode must be fast or exact, got {mode!r}", param="mode")
+    if requested == "auto":
+        return auto_precision(device, mode=mode, bf16_supported=bf16_supported)
+    if requested not in PRECISIONS:
+        raise InvalidControl(f"precision must be one of {', '.join(PRECISIONS)}, got {requested!r}", param="precision")
+    if requested == "fp16" and not device.startswith("cuda"):
+        raise InvalidControl(
+            "precision fp16 needs a CUDA device; use fp32, mixed or bf16 on the CPU", param="precision"
+        )
+    if mode == "exact" and requested != "fp32":
+        raise InvalidControl("mode exact runs in fp32 only; use precision fp32", param="precision")
+    return requested

@@ -9,7 +9,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from deploy_helpers import DASHBOARD, DEPLOY, dashboard_exprs, load_yaml, require_tool
+from tests.deploy.deploy_helpers import DASHBOARD, DEPLOY, dashboard_exprs, load_yaml, require_tool
 
 COMPOSE = DEPLOY / "compose" / "compose.yaml"
 

@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from deploy_helpers import DEPLOY, REPO, require_tool
+
+from tests.deploy.deploy_helpers import DEPLOY, REPO, require_tool
 
 DOCKERFILES = {"cpu": REPO / "Dockerfile.cpu", "gpu": REPO / "Dockerfile.gpu"}
 INSTALL_SH = REPO / "scripts" / "install.sh"

@@ -12,7 +12,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from deploy_helpers import (
+
+from tests.deploy.deploy_helpers import (
     ADAPTER_CONFIG,
     K8S,
     KUSTOMIZATIONS,
@@ -22,7 +23,6 @@ from deploy_helpers import (
     require_module,
     require_tool,
 )
-
 from ttsd.config import Settings
 
 HERE = Path(__file__).parent

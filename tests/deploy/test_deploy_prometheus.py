@@ -10,7 +10,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from deploy_helpers import (
+
+from tests.deploy.deploy_helpers import (
     DEPLOY,
     RULE_FILES,
     adapter_exprs,
@@ -21,7 +22,6 @@ from deploy_helpers import (
     rule_exprs,
     split_comparison,
 )
-
 from ttsd.metrics import Metrics
 
 PROM = DEPLOY / "prometheus"

@@ -9,8 +9,8 @@ import re
 from pathlib import Path
 
 import pytest
-from deploy_helpers import DEPLOY, K8S, REPO, render
 
+from tests.deploy.deploy_helpers import DEPLOY, K8S, REPO, render
 from ttsd.config import Settings
 
 SOURCES = [

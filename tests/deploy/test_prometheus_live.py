@@ -25,7 +25,8 @@ from pathlib import Path
 import httpx
 import pytest
 import yaml
-from deploy_helpers import (
+
+from tests.deploy.deploy_helpers import (
     REPO,
     RULE_FILES,
     Expr,

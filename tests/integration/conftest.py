@@ -12,6 +12,7 @@ import torch
 
 if TYPE_CHECKING:
     from ttsd.voices.baker.voice import BakerVoice
+    from ttsd.voices.synthesizer import Synthesizer
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 
@@ -30,12 +31,21 @@ def model_dir(tmp_path_factory: pytest.TempPathFactory, asset_dir: Path) -> Path
 def voice(model_dir: Path) -> BakerVoice:
     """The Baker voice, fast mode, fp32 CPU, loaded from the session's cache."""
     from ttsd.voices.baker.voice import load
-    from ttsd.voices.registry import VoiceOptions
+    from ttsd.voices.options import VoiceOptions
 
     start = time.perf_counter()
     loaded = load(VoiceOptions(model_dir=model_dir))
     print(f"\nbaker voice loaded from cache in {time.perf_counter() - start:.2f} s")
     return loaded
+
+
+@pytest.fixture(scope="session")
+def synthesizer(voice: BakerVoice) -> Synthesizer:
+    """The Baker voice with the Mandarin front end: the Python API (``ttsd.load_voice``) and what the server runs."""
+    from ttsd.text.frontend import TextFrontend
+    from ttsd.voices.synthesizer import Synthesizer
+
+    return Synthesizer(voice=voice, frontend=TextFrontend())
 
 
 @pytest.fixture(scope="session")

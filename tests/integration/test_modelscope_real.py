@@ -16,9 +16,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ttsd.voices.base import BatchItem, Controls, Utterance
+from ttsd.controls import Controls
+from ttsd.text.plain import PlainFrontend
+from ttsd.voices.base import BatchItem, Utterance
 from ttsd.voices.modelscope import DEFAULT_MODEL, SAMPLE_RATE, SambertVoice, load
-from ttsd.voices.registry import VoiceOptions
+from ttsd.voices.options import VoiceOptions
 
 
 def _model_location() -> Path | None:
@@ -66,7 +68,7 @@ def voice() -> SambertVoice:
     python = _worker_python()
     if python is not None:
         extra["python"] = python
-    return load(VoiceOptions(device="cpu", extra=extra))
+    return load(VoiceOptions(device="cpu", sambert=extra))
 
 
 def _say(voice: SambertVoice, text: str, *, speaker: str | None = None, emotion: str | None = None) -> np.ndarray:
@@ -82,14 +84,15 @@ def test_the_model_exposes_its_speakers(voice: SambertVoice) -> None:
 
 
 def test_real_pipeline_speaks_a_sentence(voice: SambertVoice) -> None:
-    (utt,) = voice.frontend("今天天气怎么样？")
+    (sentence,) = PlainFrontend().sentences("今天天气怎么样？", budget=voice.budget)
+    utt = voice.encode(sentence)
     wave = _say(voice, utt.text)
     seconds = len(wave) / SAMPLE_RATE
     assert 0.8 < seconds < 5.0  # seven syllables
     assert wave.dtype == np.float32
     assert 0.01 < float(np.sqrt(np.mean(wave**2))) < 0.7
     # the estimate that bucketing uses is within a factor of two of the real frame count
-    assert 0.5 < voice.estimate_frames(utt) / (len(wave) / 200) < 2.0
+    assert 0.5 < voice.estimate_frames(utt, Controls()) / (len(wave) / 200) < 2.0
 
 
 def test_each_speaker_sounds_different(voice: SambertVoice) -> None:

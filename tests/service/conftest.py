@@ -1,27 +1,40 @@
-"""Service-test fixtures: engines over the deterministic fake voice (ttsd.voices.fake).
+"""Service-test fixtures: started engines over the deterministic fake voice (see ``tests/service/fakes.py``).
 
-* ``make_service(...)``: factory for a started engine with its voice and metrics (batch knobs, cache, timeouts
-  and fake-voice options are arguments); every engine it made is drained at teardown.
-* ``fake_service`` / ``fake_engine``: one started engine with defaults (cache off, max_wait 0).
-
-HTTP app/client fixtures live in ``conftest_api.py``; the API tests import them from there explicitly.
+* ``make_service(...)``: factory for a started engine; settings overrides, fake-voice faults, a batch config
+  and an admission config are arguments; every engine it made is drained at teardown.
+* ``fake_service``: one started engine with defaults (cache off, max_wait 0).
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from typing import Any, Protocol
 
+import httpx
 import pytest
-from engine_helpers import FakeService, MakeService
 
+from tests.service.api_helpers import Service, running_service
+from tests.service.fakes import FAST_BATCHING, FakeService, fake_engine, make_settings
 from ttsd.config import BatchConfig
-from ttsd.engine import TTSEngine
 from ttsd.metrics import Metrics
-from ttsd.serving.executors import SerialExecutor
-from ttsd.voices.fake import FakeVoice
-from ttsd.voices.registry import VoiceOptions
+from ttsd.serving.admission import AdmissionConfig
+from ttsd.voices.options import FakeOptions
 
-FAST_BATCHING = BatchConfig(max_batch_size=8, max_wait_ms=0.0, max_batch_frames=100_000, max_queue=256)
+# Admission off unless a test turns it on: engine tests measure batching, not refusals.
+NO_ADMISSION_LIMIT = AdmissionConfig(max_backlog_s=0)
+
+
+class MakeService(Protocol):
+    async def __call__(
+        self,
+        *,
+        batch: BatchConfig = ...,
+        admission: AdmissionConfig = ...,
+        faults: FakeOptions | None = ...,
+        families: tuple[str, ...] = ...,
+        start: bool = ...,
+        **settings: Any,
+    ) -> FakeService: ...
 
 
 @pytest.fixture
@@ -31,28 +44,20 @@ async def make_service() -> AsyncIterator[MakeService]:
     async def make(
         *,
         batch: BatchConfig = FAST_BATCHING,
-        cache_bytes: int = 0,
-        request_timeout_s: float = 10.0,
-        max_text_chars: int = 5000,
-        max_phonemes: int = 160,
+        admission: AdmissionConfig = NO_ADMISSION_LIMIT,
+        faults: FakeOptions | None = None,
+        families: tuple[str, ...] = ("fake",),
         start: bool = True,
-        **voice_extra: str,
+        **settings: Any,
     ) -> FakeService:
-        voice = FakeVoice(options=VoiceOptions(max_phonemes=max_phonemes, extra=dict(voice_extra)))
-        metrics = Metrics()
-        engine = TTSEngine(
-            voice=voice,
-            executor=SerialExecutor(voice=voice),
-            batch_config=batch,
-            metrics=metrics,
-            cache_bytes=cache_bytes,
-            request_timeout_s=request_timeout_s,
-            max_text_chars=max_text_chars,
+        values: dict[str, Any] = {"request_timeout_s": 10.0, "max_text_chars": 5000, "max_phonemes": 160}
+        values.update(settings)
+        service = fake_engine(
+            make_settings(**values), Metrics(), faults=faults, families=families, batch=batch, admission=admission
         )
-        service = FakeService(engine=engine, voice=voice, metrics=metrics)
         made.append(service)
         if start:
-            await engine.start()
+            await service.engine.start()
         return service
 
     yield make
@@ -66,5 +71,11 @@ async def fake_service(make_service: MakeService) -> FakeService:
 
 
 @pytest.fixture
-def fake_engine(fake_service: FakeService) -> TTSEngine:
-    return fake_service.engine
+async def service() -> AsyncIterator[Service]:
+    async with running_service() as svc:
+        yield svc
+
+
+@pytest.fixture
+async def client(service: Service) -> httpx.AsyncClient:
+    return service.client

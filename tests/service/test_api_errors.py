@@ -5,13 +5,11 @@ from __future__ import annotations
 
 import asyncio
 
-import conftest_api
 import httpx
 import pytest
-from conftest_api import API_KEY, Service, running_service
 
-# Shared fixtures (tests/service/conftest_api.py), bound here so pytest finds them in this module.
-service = conftest_api.service
+from tests.service.api_helpers import API_KEY, Service, running_service
+from ttsd.voices.options import FakeOptions
 
 TEXT = "欢迎使用中文语音合成服务。"
 
@@ -120,23 +118,22 @@ async def test_api_key_required_except_public_paths() -> None:
         assert (await c.get("/ui/config")).json()["auth_required"] is True
 
 
-async def test_queue_full_is_503_with_retry_after() -> None:
-    async with running_service(max_queue=1, max_batch_size=1, voice_extra={"delay_ms_per_batch": "400"}) as svc:
+async def test_a_busy_server_refuses_at_admission_with_503_and_retry_after() -> None:
+    # About 0.25 s of admitted work (10 audio seconds per second assumed before any batch): one request.
+    async with running_service(max_backlog_s=0.25, faults=FakeOptions(delay_ms_per_batch=400)) as svc:
         c = svc.client
         running = asyncio.create_task(c.post("/tts", json={"text": "第一句。"}))
         await _until(lambda: len(svc.voice.batches) == 1)  # the first request is on the model
-        queued = asyncio.create_task(c.post("/tts", json={"text": "第二句。"}))
-        await _until(lambda: svc.engine.queue_depth == 1)  # the second one fills the queue
-        response = await c.post("/tts", json={"text": "第三句。"})
+        response = await c.post("/tts", json={"text": "第二句也想进来，但是服务器正忙。"})
         assert_error(response, 503, "queue_full")
         assert int(response.headers["retry-after"]) >= 1
         assert (await running).status_code == 200
-        assert (await queued).status_code == 200
         assert await svc.metric("ttsd_rejected_total", reason="queue_full") == 1
+        assert len(svc.voice.batches) == 1  # nothing of the refused request reached the model
 
 
 async def test_deadline_is_504() -> None:
-    async with running_service(max_batch_size=1, voice_extra={"delay_ms_per_batch": "500"}) as svc:
+    async with running_service(max_batch_size=1, faults=FakeOptions(delay_ms_per_batch=500)) as svc:
         c = svc.client
         running = asyncio.create_task(c.post("/tts", json={"text": "第一句。"}))
         await _until(lambda: len(svc.voice.batches) == 1)
@@ -148,7 +145,7 @@ async def test_deadline_is_504() -> None:
 
 
 async def test_backend_failure_is_500_without_details() -> None:
-    async with running_service(voice_extra={"fail_on": "坏"}) as svc:
+    async with running_service(faults=FakeOptions(fail_on="坏")) as svc:
         response = await svc.client.post("/tts", json={"text": "坏句子。"})
         error = assert_error(response, 500, "backend_error")
         assert "RuntimeError" not in error["message"]
@@ -175,13 +172,15 @@ async def test_unexpected_exception_is_a_bare_500() -> None:
 async def test_draining_refuses_new_work_with_503() -> None:
     async with running_service() as svc:
         state = svc.app.state.service
-        await state.begin_drain()
+        drain = state.begin_drain()
         response = await svc.client.post("/tts", json={"text": TEXT})
         assert_error(response, 503, "unavailable")
         assert response.headers["retry-after"] == "1"
         ready = await svc.client.get("/readyz")
         assert ready.status_code == 503
         assert ready.json()["status"] == "draining"
+        await drain
+        assert (await svc.client.get("/readyz")).json()["status"] == "stopped"
 
 
 async def _until(predicate: object, timeout_s: float = 5.0) -> None:

@@ -4,16 +4,22 @@ the DESIGN's names and labels."""
 from __future__ import annotations
 
 import asyncio
+import threading
 
-import conftest_api
 import httpx
-from conftest_api import Service, make_engine, make_settings, metric_value
 
+from tests.service.api_helpers import Service, metric_value
+from tests.service.fakes import make_settings
 from ttsd.api import create_app
+from ttsd.bootstrap import engine_config
+from ttsd.engine import TTSEngine
+from ttsd.errors import AssetError
+from ttsd.lane import LoadedVoice
 from ttsd.metrics import Metrics
-
-# Shared fixtures (tests/service/conftest_api.py), bound here so pytest finds them in this module.
-service = conftest_api.service
+from ttsd.serving.executors import make_executor
+from ttsd.text.plain import PlainFrontend
+from ttsd.voices.fake import FakeVoice
+from ttsd.voices.options import VoiceOptions
 
 TEXT = "欢迎使用中文语音合成服务。今天天气很好！"
 
@@ -22,22 +28,27 @@ async def test_healthz_and_readyz(service: Service) -> None:
     assert (await service.client.get("/healthz")).json() == {"status": "ok"}
     ready = await service.client.get("/readyz")
     assert ready.status_code == 200
-    assert ready.json() == {"status": "ready", "queue_depth": 0, "device": "cpu", "executor": "serial"}
+    assert ready.json() == {
+        "status": "ready",
+        "voices": ["fake"],
+        "queue_depth": 0,
+        "device": "cpu",
+        "executor": "cpu-thread",
+    }
 
 
 async def test_readyz_is_503_until_the_engine_has_started() -> None:
     settings = make_settings()
     metrics = Metrics()
-    engine, _ = make_engine(settings, metrics)
-    release = asyncio.Event()
-    original_start = engine.start
+    release = threading.Event()
+    voice = FakeVoice(options=VoiceOptions())
 
-    async def slow_start() -> None:  # stands in for loading + warming a real voice
-        await release.wait()
-        await original_start()
+    def slow_load() -> list[LoadedVoice]:  # stands in for loading a real voice
+        release.wait(10)
+        return [LoadedVoice(voice=voice, executor=make_executor("cpu", voice))]
 
-    engine.start = slow_start  # type: ignore[method-assign]
-    app = create_app(settings, engine, metrics=metrics)
+    engine = TTSEngine(config=engine_config(settings), metrics=metrics, frontend=PlainFrontend(), load=slow_load)
+    app = create_app(settings, engine=engine, metrics=metrics)
     async with (
         app.router.lifespan_context(app),
         httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c,
@@ -61,15 +72,19 @@ async def test_readyz_is_503_until_the_engine_has_started() -> None:
 async def test_failed_startup_is_reported_by_the_probes() -> None:
     settings = make_settings()
     metrics = Metrics()
-    engine, _ = make_engine(settings, metrics)
-
-    async def broken_start() -> None:
-        raise RuntimeError("model files missing")
-
-    engine.start = broken_start  # type: ignore[method-assign]
-    app = create_app(settings, engine, metrics=metrics)
     failures: list[BaseException] = []
-    app.state.service.on_failure = failures.append
+
+    def broken_load() -> list[LoadedVoice]:
+        raise AssetError("model files missing")
+
+    engine = TTSEngine(
+        config=engine_config(settings),
+        metrics=metrics,
+        frontend=PlainFrontend(),
+        load=broken_load,
+        on_failure=failures.append,
+    )
+    app = create_app(settings, engine=engine, metrics=metrics)
     async with (
         app.router.lifespan_context(app),
         httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c,
@@ -160,6 +175,6 @@ async def test_docs_openapi_and_page(service: Service) -> None:
 
 
 def _keys(text: str) -> set[tuple[str, frozenset[tuple[str, str]]]]:
-    from conftest_api import parse_metrics
+    from tests.service.api_helpers import parse_metrics
 
     return set(parse_metrics(text))

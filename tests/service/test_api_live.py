@@ -14,10 +14,12 @@ import httpx
 import numpy as np
 import pytest
 import soundfile as sf
-from conftest_api import API_KEY, expected_samples, live_service
 from openai import OpenAI
 
+from tests.service.api_helpers import API_KEY, live_service
+from tests.service.fakes import expected_samples
 from ttsd.voices.fake import SAMPLE_RATE
+from ttsd.voices.options import FakeOptions
 
 TEXT = "欢迎使用中文语音合成服务。今天天气很好！"
 FOUR = "第一句话。第二句话。第三句话。第四句话。"
@@ -40,11 +42,11 @@ def test_openai_client_non_streaming() -> None:
         response = client.audio.speech.create(model="tts-1", voice="alloy", input=TEXT, response_format="wav")
         audio, rate = sf.read(io.BytesIO(response.read()), dtype="float32")
         assert rate == SAMPLE_RATE
-        assert len(audio) == expected_samples(svc.voice, TEXT)
+        assert len(audio) == expected_samples(svc.fake, TEXT)
         mp3 = client.audio.speech.create(model="tts-1-hd", voice="echo", input=TEXT, speed=1.25)
         with av.open(io.BytesIO(mp3.read())) as container:
             samples = sum(f.samples for f in container.decode(audio=0))
-        assert samples / SAMPLE_RATE == pytest.approx(expected_samples(svc.voice, TEXT, 1.25) / SAMPLE_RATE, abs=0.1)
+        assert samples / SAMPLE_RATE == pytest.approx(expected_samples(svc.fake, TEXT, 1.25) / SAMPLE_RATE, abs=0.1)
         assert {m.id for m in client.models.list()} >= {"tts-1", "tts-1-hd", "ttsd"}
 
 
@@ -63,7 +65,7 @@ def test_openai_client_wrong_key_gets_401() -> None:
 
 def test_openai_client_streaming_pcm() -> None:
     with (
-        live_service(max_batch_size=1, voice_extra={"delay_ms_per_batch": "100"}) as svc,
+        live_service(max_batch_size=1, faults=FakeOptions(delay_ms_per_batch=100)) as svc,
         OpenAI(base_url=f"{svc.url}/v1", api_key="unused", max_retries=0) as client,  # closed: no leaked sockets
     ):
         chunks: list[bytes] = []
@@ -74,12 +76,12 @@ def test_openai_client_streaming_pcm() -> None:
             assert response.headers.get("transfer-encoding") == "chunked"
             chunks.extend(response.iter_bytes())
         pcm = np.frombuffer(b"".join(chunks), dtype="<i2")
-        assert len(pcm) == expected_samples(svc.voice, FOUR)
+        assert len(pcm) == expected_samples(svc.fake, FOUR)
         assert svc.metric("ttsd_time_to_first_audio_seconds_count", route="/v1/audio/speech") == 1
 
 
 def test_stream_first_chunk_arrives_before_synthesis_ends() -> None:
-    with live_service(max_batch_size=1, voice_extra={"delay_ms_per_batch": "250"}) as svc:
+    with live_service(max_batch_size=1, faults=FakeOptions(delay_ms_per_batch=250)) as svc:
         body = {"text": FOUR, "format": "wav", "stream": True}
         started = time.perf_counter()
         first_at = None
@@ -99,11 +101,11 @@ def test_stream_first_chunk_arrives_before_synthesis_ends() -> None:
         assert first_at < total - 0.4  # at least two of the four 250 ms batches ran after the first bytes
         audio, rate = sf.read(io.BytesIO(data), dtype="float32")  # a streamed WAV with unknown length
         assert rate == SAMPLE_RATE
-        assert len(audio) == expected_samples(svc.voice, FOUR)
+        assert len(audio) == expected_samples(svc.fake, FOUR)
 
 
 def test_disconnect_cancels_queued_items() -> None:
-    with live_service(max_batch_size=1, voice_extra={"delay_ms_per_batch": "300"}) as svc:
+    with live_service(max_batch_size=1, faults=FakeOptions(delay_ms_per_batch=300)) as svc:
         with pytest.raises(httpx.ReadTimeout):
             httpx.post(f"{svc.url}/tts", json={"text": SIX}, timeout=httpx.Timeout(5, read=0.45))
         # six 300 ms batches would take 1.8 s; the client left after ~0.45 s
@@ -115,7 +117,7 @@ def test_disconnect_cancels_queued_items() -> None:
 
 
 def test_stream_disconnect_cancels_the_rest() -> None:
-    with live_service(max_batch_size=1, voice_extra={"delay_ms_per_batch": "300"}) as svc:
+    with live_service(max_batch_size=1, faults=FakeOptions(delay_ms_per_batch=300)) as svc:
         with httpx.stream("POST", f"{svc.url}/tts", json={"text": SIX, "stream": True}, timeout=10) as response:
             assert response.status_code == 200
             next(response.iter_bytes())  # the first sentence arrived; now hang up
@@ -125,7 +127,7 @@ def test_stream_disconnect_cancels_the_rest() -> None:
 
 
 def test_healthz_is_fast_during_a_long_synthesis() -> None:
-    with live_service(voice_extra={"delay_ms_per_batch": "1500"}) as svc:
+    with live_service(faults=FakeOptions(delay_ms_per_batch=1500)) as svc:
         result: dict[str, int] = {}
 
         def synthesize() -> None:

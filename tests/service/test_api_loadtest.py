@@ -9,9 +9,10 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest_api import live_service
 
+from tests.service.api_helpers import live_service
 from ttsd.commands import loadtest
+from ttsd.voices.options import FakeOptions
 
 
 def parse(*argv: str) -> argparse.Namespace:
@@ -26,8 +27,8 @@ def test_loadtest_compares_two_servers(tmp_path: Path, capsys: pytest.CaptureFix
     texts.write_text("第一句话。\n今天天气很好，我们去散步吧！\n\n好的。\n", encoding="utf-8")
     out_json, out_png = tmp_path / "out.json", tmp_path / "out.png"
     with (
-        live_service(cache_bytes=0, max_batch_size=8, voice_extra={"delay_ms_per_batch": "20"}) as a,
-        live_service(cache_bytes=0, max_batch_size=1, voice_extra={"delay_ms_per_batch": "20"}) as b,
+        live_service(cache_bytes=0, max_batch_size=8, faults=FakeOptions(delay_ms_per_batch=20)) as a,
+        live_service(cache_bytes=0, max_batch_size=1, faults=FakeOptions(delay_ms_per_batch=20)) as b,
     ):
         started = time.monotonic()
         args = parse(

@@ -16,11 +16,13 @@ from pathlib import Path
 import httpx
 import soundfile as sf
 import uvicorn
-from conftest_api import free_port, make_engine, make_settings
 
+from tests.service.api_helpers import free_port
+from tests.service.fakes import fake_engine, make_settings
 from ttsd.api import create_app
 from ttsd.commands.serve import _draining_server
 from ttsd.metrics import Metrics
+from ttsd.voices.options import FakeOptions
 
 SRC = Path(__file__).resolve().parents[2] / "src"
 
@@ -28,8 +30,9 @@ SRC = Path(__file__).resolve().parents[2] / "src"
 def test_signal_drains_queued_work_before_exit() -> None:
     settings = make_settings(max_batch_size=1, drain_timeout_s=10)
     metrics = Metrics()
-    engine, voice = make_engine(settings, metrics, delay_ms_per_batch="300")
-    app = create_app(settings, engine, metrics=metrics)
+    fake = fake_engine(settings, metrics, faults=FakeOptions(delay_ms_per_batch=300))
+    voice = fake.voice
+    app = create_app(settings, engine=fake.engine, metrics=metrics)
     port = free_port()
     config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", ws="none", lifespan="on")
     server = _draining_server(config, app.state.service)
@@ -108,7 +111,7 @@ def test_ttsd_serve_command_end_to_end(tmp_path: Path) -> None:
     messages = [entry["message"] for entry in lines]
     assert all({"time", "level", "logger", "message"} <= set(entry) for entry in lines)
     assert any("draining" in m for m in messages)
-    assert any("ready: voice fake" in m for m in messages)
+    assert any("ready: voices fake" in m for m in messages)
 
 
 def _wait_ready(url: str, timeout_s: float = 15, proc: subprocess.Popen[bytes] | None = None) -> None:

@@ -7,18 +7,14 @@ import base64
 import io
 
 import av
-import conftest_api
 import numpy as np
 import pytest
 import soundfile as sf
-from conftest_api import Service, expected_samples, running_service
 
+from tests.service.api_helpers import Service, running_service
+from tests.service.fakes import expected_samples
 from ttsd.audio import FORMATS
 from ttsd.voices.fake import SAMPLE_RATE
-
-# Shared fixtures (tests/service/conftest_api.py), bound here so pytest finds them in this module.
-client = conftest_api.client
-service = conftest_api.service
 
 TEXT = "欢迎使用中文语音合成服务。今天天气很好！"
 
@@ -41,7 +37,7 @@ async def test_tts_returns_wav_of_the_expected_length(service: Service) -> None:
     audio, rate = sf.read(io.BytesIO(response.content), dtype="float32")
     info = sf.info(io.BytesIO(response.content))
     assert (info.subtype, rate) == ("PCM_16", SAMPLE_RATE)
-    assert len(audio) == expected_samples(service.voice, "欢迎使用中文语音合成服务")
+    assert len(audio) == expected_samples(service.fake, "欢迎使用中文语音合成服务")
     assert np.sqrt(np.mean(audio**2)) > 0.1  # a tone, not silence
     assert float(response.headers["x-audio-duration"]) == pytest.approx(len(audio) / rate, abs=1e-3)
 
@@ -49,7 +45,7 @@ async def test_tts_returns_wav_of_the_expected_length(service: Service) -> None:
 async def test_tts_joins_sentences_with_pauses(service: Service) -> None:
     response = await service.client.post("/tts", json={"text": TEXT})
     audio, _ = sf.read(io.BytesIO(response.content), dtype="float32")
-    assert len(audio) == expected_samples(service.voice, TEXT)
+    assert len(audio) == expected_samples(service.fake, TEXT)
     assert response.headers["x-sentences"] == "2"
 
 
@@ -83,7 +79,7 @@ async def test_speed_and_volume_change_the_audio(service: Service) -> None:
     fast_quiet = await service.client.post("/tts", json={"text": TEXT, "speed": 2.0, "volume": 0.5})
     a, _ = sf.read(io.BytesIO(normal.content), dtype="float32")
     b, _ = sf.read(io.BytesIO(fast_quiet.content), dtype="float32")
-    assert len(b) == expected_samples(service.voice, TEXT, speed=2.0) < len(a)
+    assert len(b) == expected_samples(service.fake, TEXT, speed=2.0) < len(a)
     assert np.abs(b).max() == pytest.approx(np.abs(a).max() * 0.5, rel=0.02)
 
 
@@ -112,7 +108,7 @@ async def test_openai_route_defaults_to_mp3(service: Service) -> None:
     assert response.status_code == 200
     assert response.headers["content-type"] == "audio/mpeg"
     samples, rate = decode_any(response.content, "mp3", SAMPLE_RATE)
-    assert len(samples) / rate == pytest.approx(expected_samples(service.voice, TEXT) / SAMPLE_RATE, abs=0.1)
+    assert len(samples) / rate == pytest.approx(expected_samples(service.fake, TEXT) / SAMPLE_RATE, abs=0.1)
 
 
 @pytest.mark.parametrize("voice", ["alloy", "echo", "shimmer", "fake", None])
@@ -136,7 +132,7 @@ async def test_openai_route_takes_extensions(service: Service) -> None:
     assert response.status_code == 200, response.text
     info = sf.info(io.BytesIO(response.content))
     assert info.samplerate == 16000
-    assert info.duration == pytest.approx(expected_samples(service.voice, TEXT, speed=1.5) / SAMPLE_RATE, abs=0.01)
+    assert info.duration == pytest.approx(expected_samples(service.fake, TEXT, speed=1.5) / SAMPLE_RATE, abs=0.01)
 
 
 async def test_voices_and_models(client) -> None:
@@ -168,5 +164,5 @@ async def test_streamed_formats_decode(service: Service, fmt: str) -> None:
     assert response.status_code == 200, response.text
     rate = int(response.headers["x-sample-rate"])
     samples, decoded_rate = decode_any(response.content, fmt, rate)
-    expected = expected_samples(service.voice, TEXT) / SAMPLE_RATE
+    expected = expected_samples(service.fake, TEXT) / SAMPLE_RATE
     assert len(samples) / decoded_rate == pytest.approx(expected, abs=0.1)

@@ -1,4 +1,4 @@
-"""TTSEngine over the fake voice and the real SerialExecutor: batching, ordering, errors, streaming, cache."""
+"""TTSEngine over the fake voice and the real CpuExecutor: batching, ordering, errors, streaming, cache."""
 
 from __future__ import annotations
 
@@ -7,23 +7,24 @@ import logging
 
 import numpy as np
 import pytest
-from engine_helpers import FakeService, MakeService, assert_fake_audio, wait_until
 
-from ttsd.config import BatchConfig, Settings
-from ttsd.engine import SynthesisRequest, TTSEngine, build_engine, resolve_precision
+from tests.service.conftest import MakeService
+from tests.service.fakes import FakeService, assert_fake_audio, wait_until
+from ttsd.config import BatchConfig
+from ttsd.controls import Controls
+from ttsd.engine import State, SynthesisRequest
 from ttsd.errors import (
     BackendError,
-    BackendUnavailable,
     DeadlineExceeded,
     QueueFull,
     ShuttingDown,
     TextError,
     TextTooLong,
 )
-from ttsd.metrics import Metrics
-from ttsd.voices.base import BatchItem, Controls
-from ttsd.voices.fake import HOP, FakeVoice
-from ttsd.voices.registry import load_voice
+from ttsd.serving.admission import AdmissionConfig
+from ttsd.voices.base import BatchItem
+from ttsd.voices.fake import HOP
+from ttsd.voices.options import FakeOptions
 
 TEXTS = [
     "今天天气很好。我们去公园散步吧！你觉得怎么样？",
@@ -38,22 +39,22 @@ def request(text: str, *, timeout_s: float | None = None, controls: Controls | N
 
 
 async def test_concurrent_requests_get_their_own_audio_in_order(make_service: MakeService) -> None:
-    svc = await make_service(delay_ms_per_batch="5")
+    svc = await make_service(faults=FakeOptions(delay_ms_per_batch=5))
     texts = [TEXTS[i % len(TEXTS)] + f"编号{i}。" for i in range(24)]
     results = await asyncio.gather(*(svc.engine.synthesize(request(t)) for t in texts))
     for text, result in zip(texts, results, strict=True):
         assert result.sample_rate == svc.voice.sample_rate
-        assert result.sentences == len(svc.voice.frontend(text))
-        assert_fake_audio(svc.voice, text, result.audio)
+        assert result.sentences == len(svc.utterances(text))
+        assert_fake_audio(svc, text, result.audio)
     assert max(len(batch) for batch in svc.voice.batches) > 1, "no batching under load"
     assert max(len(batch) for batch in svc.voice.batches) <= 8
 
 
 async def test_stream_concatenates_to_synthesize_and_leads(make_service: MakeService) -> None:
     batch = BatchConfig(max_batch_size=1, max_wait_ms=0.0)
-    svc = await make_service(batch=batch, delay_ms_per_batch="40")
+    svc = await make_service(batch=batch, faults=FakeOptions(delay_ms_per_batch=40))
     text = TEXTS[0] + TEXTS[1]
-    n = len(svc.voice.frontend(text))
+    n = len(svc.utterances(text))
     chunks = []
     batches_at_first_chunk = -1
     async for chunk in svc.engine.stream(request(text)):
@@ -62,16 +63,15 @@ async def test_stream_concatenates_to_synthesize_and_leads(make_service: MakeSer
         chunks.append(chunk)
     assert batches_at_first_chunk < n, "first chunk only came after every sentence was synthesized"
     assert [c.index for c in chunks] == list(range(n))
-    assert [c.last for c in chunks] == [False] * (n - 1) + [True]
     streamed = np.concatenate([c.audio for c in chunks])
     whole = await svc.engine.synthesize(request(text))
     np.testing.assert_array_equal(streamed, whole.audio)
-    assert_fake_audio(svc.voice, text, streamed)
+    assert_fake_audio(svc, text, streamed)
 
 
 async def test_closing_a_stream_cancels_the_rest(make_service: MakeService) -> None:
     batch = BatchConfig(max_batch_size=1, max_wait_ms=0.0)
-    svc = await make_service(batch=batch, delay_ms_per_batch="30")
+    svc = await make_service(batch=batch, faults=FakeOptions(delay_ms_per_batch=30))
     text = "一。二。三。四。五。六。"
     stream = svc.engine.stream(request(text))
     first = await anext(stream)
@@ -80,42 +80,55 @@ async def test_closing_a_stream_cancels_the_rest(make_service: MakeService) -> N
     await asyncio.sleep(0.1)
     assert len(svc.voice.batches) < 6
     assert svc.engine.queue_depth == 0
-    assert svc.metric("ttsd_rejected_total", {"reason": "cancelled"}) == 1
 
 
-async def test_queue_full_refuses_without_losing_others_work(make_service: MakeService) -> None:
-    batch = BatchConfig(max_batch_size=2, max_wait_ms=0.0, max_queue=6)
-    svc = await make_service(batch=batch, delay_ms_per_batch="50")
+async def test_admission_refuses_at_once_without_losing_others_work(make_service: MakeService) -> None:
+    """Past the backlog budget a request is refused before any of its text is processed; admitted work all
+    completes, and nothing of a refused request reaches the model."""
+    batch = BatchConfig(max_batch_size=2, max_wait_ms=0.0)
+    # 1 audio second per model second assumed, and at most 2 s of backlog: about two of these requests.
+    admission = AdmissionConfig(max_backlog_s=2.0, initial_rate=1.0)
+    svc = await make_service(batch=batch, admission=admission, faults=FakeOptions(delay_ms_per_batch=50))
     texts = [f"第{i}个请求。它有两句。" for i in range(10)]
     outcomes = await asyncio.gather(*(svc.engine.synthesize(request(t)) for t in texts), return_exceptions=True)
     refused = [o for o in outcomes if isinstance(o, QueueFull)]
-    assert refused, "the queue bound never triggered"
+    assert refused, "admission never refused"
+    assert all(o.retry_after_s >= 1 for o in refused)
     for text, outcome in zip(texts, outcomes, strict=True):
         if not isinstance(outcome, QueueFull):
             assert not isinstance(outcome, BaseException), outcome
-            assert_fake_audio(svc.voice, text, outcome.audio)
+            assert_fake_audio(svc, text, outcome.audio)
     ran = {text for batch in svc.voice.batches for text in batch}
     for i, outcome in enumerate(outcomes):
         if isinstance(outcome, QueueFull):
             assert f"第{i}个请求。" not in ran, "part of a refused request was synthesized"
-    assert svc.metric("ttsd_rejected_total", {"reason": "queue_full"}) == len(refused)
+    lane = next(iter(svc.engine.lanes()))
+    assert lane.admission.pending_audio_s == 0  # every ticket released
+
+
+async def test_a_full_queue_makes_an_admitted_request_wait_not_fail(make_service: MakeService) -> None:
+    batch = BatchConfig(max_batch_size=1, max_wait_ms=0.0, max_queue=2)
+    svc = await make_service(batch=batch, faults=FakeOptions(delay_ms_per_batch=5))
+    text = "一。二。三。四。五。六。七。八。"
+    result = await svc.engine.synthesize(request(text))
+    assert result.sentences == 8
+    assert_fake_audio(svc, text, result.audio)
 
 
 async def test_deadline_exceeded_item_never_runs(make_service: MakeService) -> None:
     batch = BatchConfig(max_batch_size=1, max_wait_ms=0.0)
-    svc = await make_service(batch=batch, delay_ms_per_batch="300")
+    svc = await make_service(batch=batch, faults=FakeOptions(delay_ms_per_batch=300))
     blocker = asyncio.create_task(svc.engine.synthesize(request("占住执行器。")))
     await wait_until(lambda: len(svc.voice.batches) == 1)
     with pytest.raises(DeadlineExceeded):
         await svc.engine.synthesize(request("来不及了。", timeout_s=0.05))
     await blocker
     assert all("来不及了。" not in b for b in svc.voice.batches)
-    assert svc.metric("ttsd_rejected_total", {"reason": "timeout"}) == 1
 
 
 async def test_cancelling_a_request_removes_its_queued_items(make_service: MakeService) -> None:
     batch = BatchConfig(max_batch_size=1, max_wait_ms=0.0)
-    svc = await make_service(batch=batch, delay_ms_per_batch="400")
+    svc = await make_service(batch=batch, faults=FakeOptions(delay_ms_per_batch=400))
     blocker = asyncio.create_task(svc.engine.synthesize(request("占住执行器。")))
     await wait_until(lambda: len(svc.voice.batches) == 1)
     victim = asyncio.create_task(svc.engine.synthesize(request("取消我。也取消我。")))
@@ -126,13 +139,12 @@ async def test_cancelling_a_request_removes_its_queued_items(make_service: MakeS
     await wait_until(lambda: svc.engine.queue_depth == 0)
     await blocker
     assert svc.voice.batches == [("占住执行器。",)]
-    assert svc.metric("ttsd_rejected_total", {"reason": "cancelled"}) == 1
 
 
 async def test_a_bad_sentence_fails_only_its_request(
     make_service: MakeService, caplog: pytest.LogCaptureFixture
 ) -> None:
-    svc = await make_service(fail_on="坏", delay_ms_per_batch="10")
+    svc = await make_service(faults=FakeOptions(fail_on="坏", delay_ms_per_batch=10))
     texts = ["好的一句。", "这一句是坏的。", "另一句好的。", "还有一句。"]
     with caplog.at_level(logging.ERROR, logger="ttsd.serving.executors"):
         outcomes = await asyncio.gather(*(svc.engine.synthesize(request(t)) for t in texts), return_exceptions=True)
@@ -142,7 +154,7 @@ async def test_a_bad_sentence_fails_only_its_request(
             assert "坏" not in outcome.message  # details stay in the log
         else:
             assert not isinstance(outcome, BaseException), outcome
-            assert_fake_audio(svc.voice, text, outcome.audio)
+            assert_fake_audio(svc, text, outcome.audio)
     assert "fake voice told to fail" in caplog.text
 
 
@@ -158,7 +170,7 @@ async def test_cache_serves_repeated_sentences(make_service: MakeService) -> Non
     assert svc.metric("ttsd_cache_requests_total", {"result": "hit"}) == second.sentences
     faster = await svc.engine.synthesize(request(text, controls=Controls(speed=2.0)))
     assert faster.cached_sentences == 0  # controls are part of the key
-    assert_fake_audio(svc.voice, text, faster.audio, speed=2.0)
+    assert_fake_audio(svc, text, faster.audio, speed=2.0)
 
 
 async def test_repeated_sentence_in_one_request_runs_once(make_service: MakeService) -> None:
@@ -166,7 +178,7 @@ async def test_repeated_sentence_in_one_request_runs_once(make_service: MakeServ
     text = "同一句。同一句。同一句。"
     result = await svc.engine.synthesize(request(text))
     assert [t for b in svc.voice.batches for t in b] == ["同一句。"]
-    assert_fake_audio(svc.voice, text, result.audio)
+    assert_fake_audio(svc, text, result.audio)
 
 
 async def test_validation_happens_before_any_work(make_service: MakeService) -> None:
@@ -183,34 +195,27 @@ async def test_validation_happens_before_any_work(make_service: MakeService) -> 
 
 async def test_not_ready_and_draining_refuse(make_service: MakeService) -> None:
     svc = await make_service(start=False)
-    assert not svc.engine.health().ready
-    with pytest.raises(ShuttingDown):
+    assert svc.engine.health().state is State.STARTING
+    with pytest.raises(ShuttingDown, match="starting"):
         await svc.engine.synthesize(request("你好。"))
     await svc.engine.start()
-    assert svc.voice.warmed_up
+    assert not svc.voice.warmed_up  # tests run without warm-up (make_settings)
     health = svc.engine.health()
-    assert (health.ready, health.draining, health.queue_depth, health.device, health.executor) == (
-        True,
-        False,
-        0,
-        "cpu",
-        "serial",
-    )
+    assert (health.state, health.queue_depth, health.device, health.executor) == (State.READY, 0, "cpu", "cpu-thread")
 
 
 async def test_drain_finishes_queued_work(make_service: MakeService) -> None:
     batch = BatchConfig(max_batch_size=1, max_wait_ms=0.0)
-    svc = await make_service(batch=batch, delay_ms_per_batch="20")
+    svc = await make_service(batch=batch, faults=FakeOptions(delay_ms_per_batch=20))
     tasks = [asyncio.create_task(svc.engine.synthesize(request(t))) for t in TEXTS]
-    total = sum(len(svc.voice.frontend(t)) for t in TEXTS)
+    total = sum(len(svc.utterances(t)) for t in TEXTS)
     # Every sentence is queued or has started before the drain begins.
     await wait_until(lambda: svc.engine.queue_depth + sum(len(b) for b in svc.voice.batches) == total)
     assert svc.engine.queue_depth > 0
     await svc.engine.drain(timeout_s=10)
-    assert svc.engine.health().draining
-    assert not svc.engine.health().ready
+    assert svc.engine.health().state is State.STOPPED
     for text, task in zip(TEXTS, tasks, strict=True):
-        assert_fake_audio(svc.voice, text, (await task).audio)
+        assert_fake_audio(svc, text, (await task).audio)
     with pytest.raises(ShuttingDown):
         await svc.engine.synthesize(request("太晚了。"))
 
@@ -224,64 +229,40 @@ async def test_counters_move(fake_service: FakeService) -> None:
     assert fake_service.metric("ttsd_batch_size_count") >= 1
 
 
-async def test_health_stays_responsive_while_a_batch_runs(make_service: MakeService) -> None:
-    svc = await make_service(delay_ms_per_batch="300")
+async def test_the_event_loop_stays_free_while_a_batch_runs(make_service: MakeService) -> None:
+    svc = await make_service(faults=FakeOptions(delay_ms_per_batch=300))
     task = asyncio.create_task(svc.engine.synthesize(request("慢慢来。")))
-    await asyncio.sleep(0.05)
+    await wait_until(lambda: len(svc.voice.batches) == 1)  # the batch is running on the model thread now
     loop = asyncio.get_running_loop()
     t0 = loop.time()
-    await asyncio.sleep(0.01)  # the event loop is not blocked by the model thread
+    await asyncio.sleep(0.01)
+    assert loop.time() - t0 < 0.2, "the event loop was blocked by the model thread"
     assert svc.engine.health().ready
-    assert loop.time() - t0 < 0.2
+    assert not task.done()
     await task
 
 
-async def test_build_engine_from_settings() -> None:
-    metrics = Metrics()
-    settings = Settings(voice="fake", device="cpu", precision="auto", warmup=True, cache_bytes=0)
-    engine = await build_engine(settings, metrics)
-    assert isinstance(engine, TTSEngine)
-    try:
-        await engine.start()
-        result = await engine.synthesize(request("构建成功。"))
-        assert result.sample_rate == 24000
-        labels = {"voice": "fake", "device": "cpu", "precision": resolve_precision("auto", "cpu"), "executor": "serial"}
-        samples = [s for f in metrics.registry.collect() if f.name == "ttsd_build_info" for s in f.samples]
-        assert len(samples) == 1
-        assert labels.items() <= samples[0].labels.items()
-        assert engine.device_reason == "CPU requested"
-    finally:
-        await engine.drain(timeout_s=5)
-
-
-def test_resolve_precision() -> None:
-    assert resolve_precision("auto", "cpu", bf16_supported=lambda: False) == "fp32"
-    assert resolve_precision("auto", "cpu", bf16_supported=lambda: True) == "mixed"
-    assert resolve_precision("auto", "cuda:0") == "fp16"
-    assert resolve_precision("bf16", "cpu") == "bf16"
-    with pytest.raises(BackendUnavailable):
-        resolve_precision("fp16", "cpu")
-
-
-def test_fake_voice_contract() -> None:
-    voice = load_voice("fake", max_phonemes=20)
-    assert isinstance(voice, FakeVoice)
-    utterances = voice.frontend("你好，世界。" + "长" * 30 + "。")
-    assert utterances == voice.frontend("你好，世界。" + "长" * 30 + "。")
-    assert all(len(u.ids) <= 20 for u in utterances)  # cut to the phoneme budget
+async def test_the_fake_voice_contract(make_service: MakeService) -> None:
+    svc = await make_service(max_phonemes=20, start=False)
+    voice = svc.voice
+    utterances = svc.utterances("你好，世界。" + "长" * 30 + "。")
+    assert utterances == svc.utterances("你好，世界。" + "长" * 30 + "。")
+    assert all(len(u.ids) <= 20 for u in utterances)  # cut to the voice's budget
     assert len(utterances) >= 3
     out = voice.run_batch([BatchItem(utterance=u) for u in utterances])
-    assert [len(w) for w in out.waveforms] == [voice.estimate_frames(u) * HOP for u in utterances]
-    assert out.padded_frames == max(voice.estimate_frames(u) for u in utterances) * len(utterances)
+    frames = [voice.estimate_frames(u, Controls()) for u in utterances]
+    assert [len(w) for w in out.waveforms] == [n * HOP for n in frames]
+    assert [int(d.sum()) for d in out.durations] == [len(w) for w in out.waveforms]
+    assert out.padded_frames == max(frames) * len(utterances)
     assert voice.batches == [tuple(u.text for u in utterances)]
 
 
 async def test_a_streams_first_chunk_comes_from_a_batch_of_its_head_alone(make_service: MakeService) -> None:
     """Sentences of similar length share a bucket; the head must not wait for (or ride with) the others."""
     batch = BatchConfig(max_batch_size=8, max_wait_ms=20.0, max_batch_frames=100_000)
-    svc = await make_service(batch=batch, delay_ms_per_batch="20")
+    svc = await make_service(batch=batch, faults=FakeOptions(delay_ms_per_batch=20))
     text = "一二三四五。六七八九十。十一十二十三。二十二十一。"
-    heads = [u.text for u in svc.voice.frontend(text)]
+    heads = [u.text for u in svc.utterances(text)]
     assert len(heads) == 4
     batches_at_first_chunk = -1
     chunks = []
@@ -291,7 +272,7 @@ async def test_a_streams_first_chunk_comes_from_a_batch_of_its_head_alone(make_s
         chunks.append(chunk)
     assert batches_at_first_chunk == 1
     assert svc.voice.batches == [(heads[0],), tuple(heads[1:])]  # the rest is still batched together
-    assert_fake_audio(svc.voice, text, np.concatenate([c.audio for c in chunks]))
+    assert_fake_audio(svc, text, np.concatenate([c.audio for c in chunks]))
 
 
 async def test_synthesize_does_not_split_off_its_first_sentence(make_service: MakeService) -> None:
@@ -299,12 +280,12 @@ async def test_synthesize_does_not_split_off_its_first_sentence(make_service: Ma
     svc = await make_service(batch=batch)
     text = "一二三四五。六七八九十。十一十二十三。"
     await svc.engine.synthesize(request(text))
-    assert svc.voice.batches == [tuple(u.text for u in svc.voice.frontend(text))]
+    assert svc.voice.batches == [tuple(u.text for u in svc.utterances(text))]
 
 
 async def test_a_short_request_overtakes_queued_long_sentences(make_service: MakeService) -> None:
     batch = BatchConfig(max_batch_size=1, max_wait_ms=0.0, max_batch_frames=100_000)
-    svc = await make_service(batch=batch, delay_ms_per_batch="30")
+    svc = await make_service(batch=batch, faults=FakeOptions(delay_ms_per_batch=30))
     blocker = asyncio.create_task(svc.engine.synthesize(request("占住执行器。")))
     await wait_until(lambda: len(svc.voice.batches) == 1)
     long_text = "".join(f"这是第{n}个相当长的句子，用来占据队列很久很久。" for n in "一二三")

@@ -20,15 +20,20 @@ import pytest
 import soundfile as sf
 
 from ttsd.api import create_app
+from ttsd.bootstrap import engine_config
 from ttsd.config import Settings
-from ttsd.engine import engine_from_settings
+from ttsd.controls import Controls
+from ttsd.engine import TTSEngine
 from ttsd.errors import BackendError, BackendUnavailable, InvalidControl, TextError, UnknownVoice
+from ttsd.lane import LoadedVoice
 from ttsd.metrics import Metrics
 from ttsd.serving.executors import make_executor
+from ttsd.text.plain import PlainFrontend
 from ttsd.text.split import PAUSE_SENTENCE
-from ttsd.voices.base import BatchItem, Controls, Utterance, Voice
+from ttsd.voices.base import BatchItem, Utterance, Voice
 from ttsd.voices.modelscope import FRAME_HOP, SambertVoice, emotion_markup, load
-from ttsd.voices.registry import VoiceOptions, resolve
+from ttsd.voices.options import VoiceOptions
+from ttsd.voices.registry import resolve
 from ttsd.voices.sambert_pipeline import (
     DEFAULT_MODEL,
     SAMPLE_RATE,
@@ -98,11 +103,7 @@ class FakePipeline:
         if self.output is not None:
             return self.output
         n = SAMPLES_PER_CHAR * len(re.sub(r"<[^>]*>", "", input)) * self.rate // SAMPLE_RATE
-        return {
-            "output_wav": tone_wav(
-                n, rate=self.rate, freq=self.freq(kwargs.get("voice")), channels=self.channels
-            )
-        }
+        return {"output_wav": tone_wav(n, rate=self.rate, freq=self.freq(kwargs.get("voice")), channels=self.channels)}
 
 
 def make_voice(pipeline: FakePipeline | None = None, **extra: str) -> tuple[SambertVoice, FakePipeline]:
@@ -113,7 +114,7 @@ def make_voice(pipeline: FakePipeline | None = None, **extra: str) -> tuple[Samb
         seen.append(config)
         return fake
 
-    voice = load(VoiceOptions(extra=dict(extra)), pipeline_factory=factory)
+    voice = load(VoiceOptions(sambert=dict(extra)), pipeline_factory=factory)
     assert len(seen) == 1
     return voice, fake
 
@@ -159,7 +160,7 @@ def test_model_option_and_defaults_reach_the_factory() -> None:
 
     load(VoiceOptions(device="cuda:1", max_phonemes=100), pipeline_factory=factory)
     load(
-        VoiceOptions(extra={"model": "/models/sambert", "offline": "true", "cache_dir": "/c"}),
+        VoiceOptions(sambert={"model": "/models/sambert", "offline": "true", "cache_dir": "/c"}),
         pipeline_factory=factory,
     )
     assert seen[0].model == DEFAULT_MODEL
@@ -198,9 +199,13 @@ def test_bad_option_values_are_refused_at_load() -> None:
 # --- front end ----------------------------------------------------------------------------------------------
 
 
+def _utterances(voice: SambertVoice, text: str) -> list[Utterance]:
+    return [voice.encode(s) for s in PlainFrontend().sentences(text, budget=voice.budget)]
+
+
 def test_frontend_splits_sentences_with_their_pauses_and_code_point_ids() -> None:
     voice, _ = make_voice()
-    utts = voice.frontend("今天天气很好。我们去公园吧！好")
+    utts = _utterances(voice, "今天天气很好。我们去公园吧！好")
     assert [u.text for u in utts] == ["今天天气很好。", "我们去公园吧！", "好"]
     # ids identify the text exactly: the engine's sentence cache and dedup key on them
     assert [u.ids for u in utts] == [tuple(map(ord, u.text)) for u in utts]
@@ -210,7 +215,7 @@ def test_frontend_splits_sentences_with_their_pauses_and_code_point_ids() -> Non
 def test_frontend_cuts_long_sentences_to_max_chars_at_commas() -> None:
     voice, _ = make_voice(max_chars="20")
     sentence = "，".join(["这是一个比较长的分句"] * 6) + "。"
-    utts = voice.frontend(sentence)
+    utts = _utterances(voice, sentence)
     assert len(utts) > 1
     assert all(len(u.text) <= 20 for u in utts)
     assert "".join(u.text for u in utts) == sentence
@@ -221,13 +226,13 @@ def test_frontend_cuts_long_sentences_to_max_chars_at_commas() -> None:
 def test_frontend_refuses_text_with_nothing_to_say(text: str) -> None:
     voice, _ = make_voice()
     with pytest.raises(TextError):
-        voice.frontend(text)
+        _utterances(voice, text)
 
 
 def test_estimate_frames_grows_with_characters() -> None:
     voice, _ = make_voice()
     short, long = (Utterance(text=t, phonemes=(), ids=()) for t in ("你好。", "你好，今天天气真不错。"))
-    assert 0 < voice.estimate_frames(short) < voice.estimate_frames(long)
+    assert 0 < voice.estimate_frames(short, Controls()) < voice.estimate_frames(long, Controls())
 
 
 # --- synthesis: mapping, decoding ---------------------------------------------------------------------------
@@ -269,9 +274,7 @@ def test_emotion_wraps_the_sentence_in_ssml_and_neutral_stays_plain() -> None:
     voice, fake = make_voice()
     voice.run_batch([item("你好<b>&。", emotion="happy"), item("你好。", emotion="neutral"), item("你好。")])
     sent = [call[0] for call in fake.calls]
-    assert (
-        sent[0] == '<speak><emotion category="happy" intensity="1.0">你好&lt;b&gt;&amp;。</emotion></speak>'
-    )
+    assert sent[0] == '<speak><emotion category="happy" intensity="1.0">你好&lt;b&gt;&amp;。</emotion></speak>'
     assert sent[1] == sent[2] == "你好。"
     assert emotion_markup("好", None) == "好"
 
@@ -435,12 +438,10 @@ def test_missing_modelscope_is_backend_unavailable_with_install_hint(monkeypatch
     assert "modelscope.oss-cn-beijing.aliyuncs.com" in message
 
 
-def test_missing_frontend_packages_are_named(
-    install_fakes: Callable[..., FakeModelScope], tmp_path: Path
-) -> None:
+def test_missing_frontend_packages_are_named(install_fakes: Callable[..., FakeModelScope], tmp_path: Path) -> None:
     install_fakes(FakeModelScope(), missing=("ttsfrd", "kantts"))
     with pytest.raises(BackendUnavailable) as info:
-        load(VoiceOptions(extra={"model": str(model_dir(tmp_path))}))
+        load(VoiceOptions(sambert={"model": str(model_dir(tmp_path))}))
     assert "kantts" in info.value.message
     assert "ttsfrd" in info.value.message
     assert "needs modelscope" not in info.value.message
@@ -451,7 +452,7 @@ def test_local_directory_is_loaded_without_any_hub_call(
 ) -> None:
     fake = install_fakes(FakeModelScope())
     path = model_dir(tmp_path / "sambert")
-    voice = load(VoiceOptions(device="cuda:1", extra={"model": str(path)}))
+    voice = load(VoiceOptions(device="cuda:1", sambert={"model": str(path)}))
     assert fake.pipeline_calls == [{"task": "text-to-speech", "model": str(path), "device": "gpu:1"}]
     assert fake.snapshot_calls == []
     assert voice.info.speakers == VOICES
@@ -462,11 +463,11 @@ def test_missing_or_incomplete_local_directory_is_backend_unavailable(
 ) -> None:
     fake = install_fakes(FakeModelScope())
     with pytest.raises(BackendUnavailable, match="does not exist"):
-        load(VoiceOptions(extra={"model": str(tmp_path / "nowhere")}))
+        load(VoiceOptions(sambert={"model": str(tmp_path / "nowhere")}))
     path = model_dir(tmp_path / "m")
     (path / "resource.zip").unlink()
     with pytest.raises(BackendUnavailable, match=r"resource\.zip"):
-        load(VoiceOptions(extra={"model": str(path)}))
+        load(VoiceOptions(sambert={"model": str(path)}))
     assert fake.pipeline_calls == []
     assert fake.snapshot_calls == []
 
@@ -476,10 +477,8 @@ def test_model_id_offline_resolves_from_the_cache_only(
 ) -> None:
     path = model_dir(tmp_path / "cache" / "damo" / "sambert")
     fake = install_fakes(FakeModelScope(snapshot_dir=path))
-    load(VoiceOptions(extra={"offline": "1", "cache_dir": str(tmp_path / "cache")}))
-    assert fake.snapshot_calls == [
-        (DEFAULT_MODEL, {"cache_dir": str(tmp_path / "cache"), "local_files_only": True})
-    ]
+    load(VoiceOptions(sambert={"offline": "1", "cache_dir": str(tmp_path / "cache")}))
+    assert fake.snapshot_calls == [(DEFAULT_MODEL, {"cache_dir": str(tmp_path / "cache"), "local_files_only": True})]
     assert fake.pipeline_calls[0]["model"] == str(path)
 
 
@@ -488,7 +487,7 @@ def test_model_id_absent_from_the_cache_offline_is_backend_unavailable(
 ) -> None:
     install_fakes(FakeModelScope(snapshot_dir=None))
     with pytest.raises(BackendUnavailable, match="offline"):
-        load(VoiceOptions(extra={"offline": "true"}))
+        load(VoiceOptions(sambert={"offline": "true"}))
 
 
 def test_pipeline_construction_failure_is_backend_unavailable(
@@ -497,15 +496,15 @@ def test_pipeline_construction_failure_is_backend_unavailable(
     path = model_dir(tmp_path / "m")
     install_fakes(FakeModelScope(pipeline_error=ImportError("No module named 'pysptk'", name="pysptk")))
     with pytest.raises(BackendUnavailable, match="pysptk"):
-        load(VoiceOptions(extra={"model": str(path)}))
+        load(VoiceOptions(sambert={"model": str(path)}))
     wrapped = RuntimeError("Failed to import modelscope.models.audio.tts.sambert_hifi")
     wrapped.__cause__ = ImportError("No module named 'kantts'", name="kantts")
     install_fakes(FakeModelScope(pipeline_error=wrapped))  # how ModelScope's lazy imports report it
     with pytest.raises(BackendUnavailable, match=r"kantts.*pip install"):
-        load(VoiceOptions(extra={"model": str(path)}))
+        load(VoiceOptions(sambert={"model": str(path)}))
     install_fakes(FakeModelScope(pipeline_error=RuntimeError("resource invalid")))
     with pytest.raises(BackendUnavailable, match="resource invalid"):
-        load(VoiceOptions(extra={"model": str(path)}))
+        load(VoiceOptions(sambert={"model": str(path)}))
 
 
 @pytest.mark.parametrize(("ours", "theirs"), [("cpu", "cpu"), ("cuda", "gpu"), ("cuda:2", "gpu:2")])
@@ -603,7 +602,7 @@ def test_python_option_runs_the_pipeline_in_a_worker_process(
         return pipe
 
     path = model_dir(tmp_path / "m")
-    voice = load(VoiceOptions(extra={"model": str(path), "python": sys.executable}), pipeline_factory=tracked)
+    voice = load(VoiceOptions(sambert={"model": str(path), "python": sys.executable}), pipeline_factory=tracked)
     assert voice.info.speakers == ("zhitian_emo", "zhiyan_emo")
     out = voice.run_batch([item("你好。"), item("再见。", speaker="zhiyan_emo")])
     assert [len(w) for w in out.waveforms] == [1200, 1200]
@@ -692,8 +691,9 @@ async def sambert_service(fake: FakePipeline) -> AsyncIterator[httpx.AsyncClient
     settings = Settings(**values)
     metrics = Metrics()
     voice = load(VoiceOptions(), pipeline_factory=lambda config: fake)
-    engine = engine_from_settings(settings, metrics, voice=voice, executor=make_executor("cpu", voice))
-    app = create_app(settings, engine, metrics=metrics)
+    loaded = [LoadedVoice(voice=voice, executor=make_executor("cpu", voice))]
+    engine = TTSEngine(config=engine_config(settings), metrics=metrics, frontend=PlainFrontend(), load=lambda: loaded)
+    app = create_app(settings, engine=engine, metrics=metrics)
     transport = httpx.ASGITransport(app=app)
     async with (
         app.router.lifespan_context(app),

@@ -5,13 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
-import torch
 
 from ttsd.config import Settings
-from ttsd.engine import resolve_precision
 from ttsd.errors import InvalidControl
-from ttsd.precision import PRECISIONS, auto_precision
-from ttsd.voices.baker.voice import resolve_precision as baker_resolve_precision
+from ttsd.precision import PRECISIONS, auto_precision, resolve_precision
 
 
 def _yes() -> bool:
@@ -41,20 +38,22 @@ def test_auto_precision(device: str, mode: str, check: Callable[[], bool], expec
     assert resolve_precision("auto", device, mode=mode, bf16_supported=check) == expected
 
 
-def test_the_baker_voice_resolves_auto_the_same_way() -> None:
-    cpu = torch.device("cpu")
-    assert baker_resolve_precision(cpu, "auto", "fast", bf16_supported=_yes) == "mixed"
-    assert baker_resolve_precision(cpu, "auto", "fast", bf16_supported=_no) == "fp32"
-    assert baker_resolve_precision(cpu, "auto", "exact", bf16_supported=_never) == "fp32"
+def test_precision_is_checked_in_one_place() -> None:
+    with pytest.raises(InvalidControl, match="CUDA"):
+        resolve_precision("fp16", "cpu")
+    assert resolve_precision("fp16", "cuda:0") == "fp16"
+    with pytest.raises(InvalidControl, match="mode"):
+        resolve_precision("fp32", "cpu", mode="turbo")
+    with pytest.raises(InvalidControl, match="one of"):
+        resolve_precision("int4", "cpu")
 
 
 def test_mixed_is_accepted_everywhere_but_exact_mode() -> None:
     assert "mixed" in PRECISIONS
     assert Settings(precision="mixed").precision == "mixed"
     assert resolve_precision("mixed", "cpu") == "mixed"
-    assert baker_resolve_precision(torch.device("cpu"), "mixed", "fast") == "mixed"
     with pytest.raises(InvalidControl, match="fp32"):
-        baker_resolve_precision(torch.device("cpu"), "mixed", "exact")
+        resolve_precision("mixed", "cpu", mode="exact")
 
 
 def test_explicit_precisions_never_run_the_check() -> None:

@@ -1,9 +1,9 @@
 """The FastAPI application factory.
 
-``create_app(settings)`` returns an app whose lifespan builds the engine (``ttsd.engine.build_engine``),
-starts it in the background (so ``/healthz`` answers and ``/readyz`` says 503 while the voice loads and warms
-up), and drains it at shutdown. Each app has its own :class:`~ttsd.metrics.Metrics`; tests may pass their
-own engine.
+``create_app(settings, engine=..., metrics=...)`` returns an app whose lifespan starts the engine in the
+background (so ``/healthz`` answers and ``/readyz`` says 503 while the voices load and warm up) and drains it
+at shutdown. The engine comes from the composition root (:func:`ttsd.bootstrap.build_engine`); the app only
+serves it.
 """
 
 from __future__ import annotations
@@ -45,14 +45,14 @@ EXPOSED_HEADERS = [
 ]
 
 
-def create_app(settings: Settings, engine: TTSEngine | None = None, *, metrics: Metrics | None = None) -> FastAPI:
-    """Build the app. ``engine``: use this engine instead of building one (it is still started and drained
-    by the lifespan); pass the ``metrics`` it was built with, so ``/metrics`` shows the engine's metrics."""
-    state = ServiceState(settings=settings, metrics=metrics if metrics is not None else Metrics())
+def create_app(settings: Settings, *, engine: TTSEngine, metrics: Metrics) -> FastAPI:
+    """Build the app around ``engine`` (started and drained by the lifespan) and the ``metrics`` it was built
+    with, so ``/metrics`` shows the engine's metrics."""
+    state = ServiceState(settings=settings, metrics=metrics, engine=engine)
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        startup = asyncio.create_task(_start(state, engine), name="ttsd-startup")
+        startup = asyncio.create_task(state.engine.start(), name="ttsd-startup")
         try:
             yield
         finally:
@@ -87,20 +87,3 @@ def create_app(settings: Settings, engine: TTSEngine | None = None, *, metrics: 
         app.add_middleware(ApiKeyMiddleware, api_key=settings.api_key.get_secret_value(), metrics=state.metrics)
     app.add_middleware(MetricsMiddleware, metrics=state.metrics)  # added last = outermost: times everything
     return app
-
-
-async def _start(state: ServiceState, engine: TTSEngine | None) -> None:
-    """Build (unless given) and start the engine; only then is it visible to routes and /readyz."""
-    try:
-        if engine is None:
-            from ttsd.engine import build_engine  # heavy (voice, torch): only when serving
-
-            engine = await build_engine(state.settings, state.metrics)
-        await engine.start()
-    except asyncio.CancelledError:
-        raise
-    except BaseException as exc:
-        state.fail(exc)
-        return
-    state.engine = engine
-    log.info("ready: voice %s on %s", engine.info.name, engine.info.device)

@@ -1,14 +1,14 @@
-"""Per-app service state (settings, metrics, engine, drain) and the FastAPI dependencies that reach it.
+"""Per-app service state (settings, metrics, the engine) and the FastAPI dependencies that reach it.
 
 One :class:`ServiceState` lives on ``app.state.service``; nothing here is module-global, so several apps can
-live in one process (tests).
+live in one process (tests). The engine owns the lifecycle (starting, ready, draining, stopped, failed):
+probes, dependencies and the CLI all read ``engine.state``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Annotated
 
@@ -16,7 +16,6 @@ from fastapi import Depends, Request
 
 from ttsd.config import Settings
 from ttsd.engine import TTSEngine
-from ttsd.errors import ShuttingDown
 from ttsd.metrics import Metrics
 
 log = logging.getLogger(__name__)
@@ -24,39 +23,23 @@ log = logging.getLogger(__name__)
 
 @dataclass(slots=True)
 class ServiceState:
-    """The app's view of the service. ``engine`` is None until the lifespan has built and started it.
-
-    ``failure`` is set when startup failed (the voice could not load): probes then report it, and
-    ``on_failure`` (set by ``ttsd serve``) stops the server.
-    """
+    """The app's handle on the service: its settings (for pages and docs), metrics and engine."""
 
     settings: Settings
     metrics: Metrics
-    engine: TTSEngine | None = None
-    draining: bool = False
-    failure: BaseException | None = None
-    on_failure: Callable[[BaseException], None] | None = None
+    engine: TTSEngine
     _drain_task: asyncio.Task[None] | None = field(default=None, repr=False)
-
-    def fail(self, exc: BaseException) -> None:
-        self.failure = exc
-        log.critical("startup failed: %s", getattr(exc, "message", None) or exc, exc_info=exc)
-        if self.on_failure is not None:
-            self.on_failure(exc)
 
     def begin_drain(self) -> asyncio.Task[None]:
         """Go unready at once and drain the engine in the background. Idempotent; call on the loop thread."""
-        self.draining = True
         if self._drain_task is None:
+            self.engine.stop_accepting()
+            log.info("draining: finishing admitted work (up to %.1f s)", self.engine.config.drain_timeout_s)
             self._drain_task = asyncio.get_running_loop().create_task(self._drain(), name="ttsd-drain")
         return self._drain_task
 
     async def _drain(self) -> None:
-        if self.engine is None:
-            return
-        timeout = self.settings.drain_timeout_s
-        log.info("draining: finishing queued work (up to %.1f s)", timeout)
-        await self.engine.drain(timeout)
+        await self.engine.drain()
         log.info("drained")
 
 
@@ -68,12 +51,8 @@ async def get_state(request: Request) -> ServiceState:
 
 
 async def get_engine(request: Request) -> TTSEngine:
-    """The running engine; ShuttingDown (503) before startup finished or while draining."""
+    """The engine; its admission refuses work (503) unless it is ready."""
     state: ServiceState = request.app.state.service
-    if state.engine is None:
-        raise ShuttingDown("the service is starting; retry shortly")
-    if state.draining:
-        raise ShuttingDown("the service is shutting down")
     return state.engine
 
 

@@ -27,6 +27,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ttsd.errors import (
     AssetError,
+    BackendDead,
     BackendError,
     BackendUnavailable,
     Cancelled,
@@ -54,10 +55,32 @@ STATUS: tuple[tuple[type[TTSError], int], ...] = (
     (BackendUnavailable, 503),
     (DeadlineExceeded, 504),
     (Cancelled, 499),
+    (BackendDead, 503),
     (BackendError, 500),
     (AssetError, 500),
 )
 INVALID = (TextError, InvalidControl, UnknownVoice)
+# ttsd_rejected_total{reason}: every refusal is counted here, once per request, by what refused it.
+REASONS: tuple[tuple[type[TTSError], str], ...] = (
+    (TextError, "invalid"),
+    (InvalidControl, "invalid"),
+    (UnknownVoice, "invalid"),
+    (QueueFull, "queue_full"),
+    (DeadlineExceeded, "timeout"),
+    (Cancelled, "cancelled"),
+    (ShuttingDown, "shutting_down"),
+)
+
+
+def count_rejection(metrics: Metrics, exc: TTSError) -> None:
+    """Count one refused request under the reason its error stands for (errors of the server itself are not
+    refusals and are not counted here)."""
+    for cls, reason in REASONS:
+        if isinstance(exc, cls):
+            metrics.rejected.labels(reason=reason).inc()
+            return
+
+
 _HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 401: "unauthorized", 400: "bad_request"}
 
 
@@ -89,8 +112,7 @@ def _metrics(request: Request) -> Metrics:
 async def tts_error_handler(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, TTSError)
     status = status_of(exc)
-    if isinstance(exc, INVALID):
-        _metrics(request).rejected.labels(reason="invalid").inc()
+    count_rejection(_metrics(request), exc)
     headers = None
     if isinstance(exc, QueueFull):
         headers = {"Retry-After": str(max(1, math.ceil(exc.retry_after_s)))}

@@ -19,7 +19,8 @@ from ttsd.metrics import Metrics
 
 log = logging.getLogger(__name__)
 
-START_KEY = "ttsd_start"  # scope["state"][START_KEY]: perf_counter() when the request arrived
+# Routes whose first body byte is audio (time to first audio is observed when it is sent).
+AUDIO_ROUTES = frozenset({"/tts", "/v1/audio/speech"})
 UNMATCHED = "unmatched"
 # Paths anyone may read when an API key is configured: probes, metrics, the page and the docs.
 PUBLIC_PATHS = frozenset(
@@ -50,7 +51,8 @@ def route_template(scope: Scope, original: Scope) -> str:
 
 
 class MetricsMiddleware:
-    """Observes ``ttsd_request_duration_seconds{route,status}`` when the last body byte is sent.
+    """Observes ``ttsd_request_duration_seconds{route,status}`` when the last body byte is sent, and
+    ``ttsd_time_to_first_audio_seconds{route}`` when a successful audio route sends its first body byte.
 
     An exception that escapes the app becomes a JSON 500 (if no response started yet) with no details in the
     body; the traceback is logged. A request whose client went away mid-response is recorded as status 499.
@@ -65,17 +67,20 @@ class MetricsMiddleware:
             await self.app(scope, receive, send)
             return
         start = time.perf_counter()
-        scope.setdefault("state", {})[START_KEY] = start
         original = dict(scope)
         status = 0
         done = False
+        first_byte = False
 
         async def send_wrapper(message: Message) -> None:
-            nonlocal status, done
+            nonlocal status, done, first_byte
             if message["type"] == "http.response.start":
                 status = int(message["status"])
-            elif message["type"] == "http.response.body" and not message.get("more_body", False):
-                done = True
+            elif message["type"] == "http.response.body":
+                if not first_byte and status == 200 and message.get("body"):
+                    first_byte = True
+                    self._first_audio(scope, original, start)
+                done = not message.get("more_body", False)
             await send(message)
 
         try:
@@ -93,6 +98,11 @@ class MetricsMiddleware:
             self.metrics.request_duration.labels(route=route_template(scope, original), status=label).observe(
                 time.perf_counter() - start
             )
+
+    def _first_audio(self, scope: Scope, original: Scope, start: float) -> None:
+        route = route_template(scope, original)
+        if route in AUDIO_ROUTES:
+            self.metrics.time_to_first_audio.labels(route=route).observe(time.perf_counter() - start)
 
 
 async def _send_json(send: Send, status: int, body: bytes, headers: Sequence[tuple[bytes, bytes]] = ()) -> None:

@@ -11,24 +11,10 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from ttsd.audio import FORMATS, SAMPLE_RATES, VOLUME_RANGE, AudioFormat
-from ttsd.voices.base import ENERGY_RANGE, INTONATION_RANGE, PITCH_RANGE, SPEED_RANGE
+from ttsd.controls import ENERGY_RANGE, INTONATION_RANGE, PITCH_RANGE, SPEED_RANGE
+from ttsd.engine import InputType
 
 EXAMPLE_TEXT = "欢迎使用中文语音合成服务。"
-OPENAI_VOICES: tuple[str, ...] = (
-    "alloy",
-    "ash",
-    "ballad",
-    "cedar",
-    "coral",
-    "echo",
-    "fable",
-    "marin",
-    "nova",
-    "onyx",
-    "sage",
-    "shimmer",
-    "verse",
-)
 OPENAI_MODELS: tuple[str, ...] = ("tts-1", "tts-1-hd", "gpt-4o-mini-tts")
 _RATES = ", ".join(map(str, SAMPLE_RATES))
 
@@ -68,6 +54,18 @@ class ControlFields(BaseModel):
     )
     timeout_s: float | None = Field(
         None, gt=0, description="Deadline for this request in seconds (at most the server's default)."
+    )
+    input_type: InputType = Field(
+        "auto",
+        description="text, ssml, or auto (SSML when the text starts with <speak>). See docs/ssml.md.",
+    )
+    timestamps: bool = Field(
+        False,
+        description="Answer JSON with the audio in base64 and each character's (Latin word's, markup unit's) "
+        "start and end in seconds; NDJSON lines when streaming.",
+    )
+    subtitles: Literal["srt", "vtt"] | None = Field(
+        None, description="Add SRT or WebVTT subtitles, timed from the same data (implies timestamps)."
     )
 
 
@@ -124,6 +122,24 @@ class AudioJSON(BaseModel):
     characters: int
 
 
+class TimedSpan(BaseModel):
+    text: str = Field(..., description="The original text of the token (a character, a word, a number...).")
+    start: float = Field(..., description="Seconds from the start of the audio.")
+    end: float
+
+
+class TimedSpeechJSON(BaseModel):
+    """``"timestamps": true``: the audio and when each token is spoken."""
+
+    audio: str = Field(..., description="The encoded audio file, base64.")
+    format: str
+    media_type: str
+    sample_rate: int
+    duration: float = Field(..., description="Seconds of audio.")
+    timestamps: list[TimedSpan]
+    subtitles: str | None = Field(None, description="SRT or WebVTT text, when asked for.")
+
+
 class ErrorBody(BaseModel):
     code: str = Field(..., examples=["invalid_parameter"])
     message: str = Field(..., examples=["speed: Input should be less than or equal to 4"])
@@ -137,10 +153,14 @@ class ErrorResponse(BaseModel):
 
 
 class VoiceCard(BaseModel):
-    id: str
+    id: str = Field(..., description="The name to pass as 'voice'.")
     name: str
+    family: str = Field(..., description="The model family the voice belongs to (baker, kokoro...).")
+    gender: str
     language: str
     sample_rate: int
+    licence: str = Field(..., description="Licence of the weights / training data (check before commercial use).")
+    backend: str
     description: str
     speakers: list[str]
     emotions: list[str]
@@ -169,11 +189,12 @@ class Liveness(BaseModel):
     status: Literal["ok"] = "ok"
 
 
-ReadyStatus = Literal["ready", "starting", "draining", "failed"]
+ReadyStatus = Literal["ready", "starting", "draining", "stopped", "failed"]
 
 
 class Readiness(BaseModel):
     status: ReadyStatus
+    voices: list[str] = Field(default_factory=list)
     queue_depth: int
     device: str
     executor: str

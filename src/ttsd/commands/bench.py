@@ -31,12 +31,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ttsd.precision import PRECISIONS
+from ttsd.voices.synthesizer import SYNTH_BATCH
 
 if TYPE_CHECKING:
     import numpy as np
     import numpy.typing as npt
 
-    from ttsd.voices.base import Utterance, Voice
+    from ttsd.voices.base import Utterance
+    from ttsd.voices.synthesizer import Synthesizer
 
 SENTENCES = (
     "今天天气很好。",
@@ -57,7 +59,6 @@ SENTENCES = (
     "如果有任何问题，请随时联系我们。",
 )
 DEFAULT_BATCH_SIZES = (1, 4, 16)
-PARAGRAPH_BATCH = 16  # items per run_batch call when the voice has no synthesize(): the CPU default batch cap
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -142,7 +143,7 @@ def _spawn(spec: dict[str, Any]) -> dict[str, Any]:
 def _worker(spec: dict[str, Any]) -> dict[str, Any]:
     import numpy as np
 
-    from ttsd.voices.registry import load_voice
+    from ttsd.voices.synthesizer import load_voice
 
     started = time.perf_counter()
     voice = load_voice(
@@ -161,11 +162,12 @@ def _worker(spec: dict[str, Any]) -> dict[str, Any]:
         "mode": spec["mode"],
         "threads": _torch_threads(),
         "load_s": load_s,
-        "resolved_precision": voice.info.precision,
+        "resolved_precision": voice.voice.info.precision,
     }
     if spec["load_only"]:
         return result
-    voice.warmup()
+    voice.frontend.warmup()
+    voice.voice.warmup()
     wave, sample_rate = synthesize_text(voice, spec["text"])
     result["paragraph"] = _paragraph(voice, spec, len(wave) / sample_rate)
     # The paragraph's own peak, before the batch runs add their oneDNN primitives and buffers.
@@ -177,39 +179,30 @@ def _worker(spec: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
-def synthesize_text(voice: Voice, text: str) -> tuple[npt.NDArray[np.float32], int]:
-    """Text -> (waveform, sample rate): ``voice.synthesize`` when the voice has one, else the engine's way
-    (front end, ``run_batch`` over at most 16 sentences at a time, pauses joined)."""
-    synthesize: Callable[[str], tuple[npt.NDArray[np.float32], int]] | None = getattr(voice, "synthesize", None)
-    if synthesize is not None:
-        return synthesize(text)
-    wave, _ = _synthesize_parts(voice, text)
-    return wave, voice.sample_rate
+def synthesize_text(voice: Synthesizer, text: str) -> tuple[npt.NDArray[np.float32], int]:
+    """Text -> (waveform, sample rate), as ``ttsd synth`` and the server join it."""
+    speech = voice.synthesize(text)
+    return speech.audio, speech.sample_rate
 
 
-def _synthesize_parts(voice: Voice, text: str) -> tuple[npt.NDArray[np.float32], dict[str, float]]:
-    import numpy as np
-
+def _split(voice: Synthesizer, text: str) -> dict[str, float]:
+    """Where the paragraph's time goes: front end, acoustic model, vocoder."""
     from ttsd.voices.base import BatchItem
 
     t0 = time.perf_counter()
-    utterances = voice.frontend(text)
+    utterances = voice.utterances(text)
     split = {"frontend_s": time.perf_counter() - t0, "acoustic_s": 0.0, "vocoder_s": 0.0}
-    pieces: list[npt.NDArray[np.float32]] = []
-    for start in range(0, len(utterances), PARAGRAPH_BATCH):
-        chunk = utterances[start : start + PARAGRAPH_BATCH]
-        out = voice.run_batch([BatchItem(utterance=u) for u in chunk])
+    for start in range(0, len(utterances), SYNTH_BATCH):
+        out = voice.voice.run_batch([BatchItem(utterance=u) for u in utterances[start : start + SYNTH_BATCH]])
         split["acoustic_s"] += out.acoustic_seconds
         split["vocoder_s"] += out.vocoder_seconds
-        for utterance, audio in zip(chunk, out.waveforms, strict=True):
-            pieces += [audio, np.zeros(round(utterance.pause_after_s * voice.sample_rate), np.float32)]
-    return np.concatenate(pieces).astype(np.float32), split
+    return split
 
 
-def _paragraph(voice: Voice, spec: dict[str, Any], audio_s: float) -> dict[str, Any]:
+def _paragraph(voice: Synthesizer, spec: dict[str, Any], audio_s: float) -> dict[str, Any]:
     text = spec["text"]
     times = _timed(lambda: synthesize_text(voice, text), spec["repeats"])
-    _, split = _synthesize_parts(voice, text)
+    split = _split(voice, text)
     wall = statistics.median(times)
     return {
         "chars": len(text),
@@ -217,18 +210,18 @@ def _paragraph(voice: Voice, spec: dict[str, Any], audio_s: float) -> dict[str, 
         "min_s": min(times),
         "audio_s": audio_s,
         "rtf": wall / audio_s,
-        "sentences": len(voice.frontend(text)),
+        "sentences": len(voice.utterances(text)),
         **split,
     }
 
 
-def _batch_run(voice: Voice, size: int, repeats: int) -> dict[str, Any]:
+def _batch_run(voice: Synthesizer, size: int, repeats: int) -> dict[str, Any]:
     """The 16 sentences, sorted by length (as the batcher's buckets would group them), ``size`` at a time."""
     import numpy as np
 
     from ttsd.voices.base import BatchItem
 
-    utterances: list[Utterance] = sorted((u for s in SENTENCES for u in voice.frontend(s)), key=lambda u: len(u.ids))
+    utterances: list[Utterance] = sorted((u for s in SENTENCES for u in voice.utterances(s)), key=lambda u: len(u.ids))
     batches = [[BatchItem(utterance=u) for u in utterances[i : i + size]] for i in range(0, len(utterances), size)]
     calls: list[float] = []
     audio_s = 0.0
@@ -238,7 +231,7 @@ def _batch_run(voice: Voice, size: int, repeats: int) -> dict[str, Any]:
         audio_s = 0.0
         for batch in batches:
             t0 = time.perf_counter()
-            out = voice.run_batch(batch)
+            out = voice.voice.run_batch(batch)
             calls.append(time.perf_counter() - t0)
             audio_s += sum(len(w) for w in out.waveforms) / voice.sample_rate
 

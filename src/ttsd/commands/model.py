@@ -54,8 +54,9 @@ def _convert(args: argparse.Namespace) -> dict[str, object]:
     load_end = time.perf_counter()
     # Build the text normalizer's grammar too (~10 s once), so the first start does not pay for it.
     from ttsd.text.normalize import TextNormalizer
+    from ttsd.voices.registry import text_cache_dir
 
-    normalizer = TextNormalizer()
+    normalizer = TextNormalizer(cache_dir=text_cache_dir(args.model_dir))
     normalizer.load()
     return {
         "weights": str(converted.weights_path),

@@ -85,11 +85,16 @@ def _run_single(settings: Settings) -> int:
     import uvicorn
 
     from ttsd.api import create_app
+    from ttsd.bootstrap import build_engine
+    from ttsd.metrics import Metrics
 
-    app = create_app(settings)
+    metrics = Metrics()
+    servers: list[Any] = []
+    engine = build_engine(settings, metrics, on_failure=lambda exc: servers[0].fail(exc))
+    app = create_app(settings, engine=engine, metrics=metrics)
     state: ServiceState = app.state.service
     server = _draining_server(uvicorn.Config(app, lifespan="on", **_uvicorn_options(settings)), state)
-    state.on_failure = server.fail
+    servers.append(server)
     log.info("serving on http://%s:%d (voice %s)", settings.host, settings.port, settings.voice)
     server.run()
     return 1 if server.failed else 0
@@ -124,11 +129,14 @@ def _settings_env(settings: Settings) -> dict[str, str]:
 def app_from_env() -> Any:
     """uvicorn worker factory (``--workers N``): Settings from the environment set by the parent."""
     from ttsd.api import create_app
+    from ttsd.bootstrap import build_engine
     from ttsd.config import Settings
+    from ttsd.metrics import Metrics
 
     settings = Settings.model_validate({})
     configure_logging(settings.log_level, settings.log_format)
-    return create_app(settings)
+    metrics = Metrics()
+    return create_app(settings, engine=build_engine(settings, metrics), metrics=metrics)
 
 
 def _draining_server(config: Any, state: ServiceState) -> Any:

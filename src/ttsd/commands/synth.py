@@ -7,8 +7,10 @@ Examples: ``ttsd synth "你好，世界。" -o hello.wav``; ``echo 你好 | ttsd
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -16,13 +18,11 @@ from ttsd.commands.phonemes import read_text
 from ttsd.precision import PRECISIONS
 
 if TYPE_CHECKING:
-    import numpy as np
-    import numpy.typing as npt
-
-    from ttsd.voices.base import Controls, Voice
+    from ttsd.controls import Controls
+    from ttsd.subtitles import Timestamp
+    from ttsd.voices.synthesizer import Speech, Synthesizer
 
 FORMATS = ("wav", "flac", "mp3", "pcm", "opus")
-BATCH = 8
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -30,7 +30,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--file", type=Path, default=None, help="read the text from this UTF-8 file")
     parser.add_argument("-o", "--output", type=Path, default=Path("out.wav"), help="output file (out.wav)")
     parser.add_argument("--format", choices=FORMATS, default=None, help="default: from the output suffix")
-    parser.add_argument("--voice", default="baker", help="voice backend (baker)")
+    parser.add_argument("--voice", default="baker", help="voice family (baker, kokoro) or speaker (zm_yunjian)")
+    parser.add_argument("--ssml", action="store_true", help="the text is SSML (see docs/ssml.md)")
+    parser.add_argument("--subtitles", type=Path, default=None, help="also write subtitles (.srt or .vtt)")
     group = parser.add_argument_group("controls")
     group.add_argument("--speed", type=float, default=1.0, help="speaking rate, 0.25-4 (1.25 = 25%% faster)")
     group.add_argument("--pitch", type=float, default=0.0, help="pitch shift in speaker std devs, -3..3")
@@ -50,8 +52,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ttsd.audio import AudioSpec, encode
+    from ttsd.controls import Controls
     from ttsd.errors import TTSError
-    from ttsd.voices.base import Controls
 
     fmt = args.format or (args.output.suffix.lstrip(".").lower() or "wav")
     try:
@@ -61,20 +63,24 @@ def run(args: argparse.Namespace) -> int:
                             variation=args.variation, seed=args.seed)  # fmt: skip
         text = read_text(args.text, args.file)
         start = time.perf_counter()
-        voice = _load(args)
+        synthesizer, speaker = _load(args)
+        if speaker is not None:
+            controls = dataclasses.replace(controls, speaker=speaker)
         loaded = time.perf_counter()
-        audio = _synthesize(voice, text, controls, quiet=args.quiet)
-        encoded = encode(audio, voice.sample_rate, AudioSpec(format=fmt))
+        speech = _synthesize(synthesizer, text, controls, ssml=args.ssml, quiet=args.quiet)
+        encoded = encode(speech.audio, speech.sample_rate, AudioSpec(format=fmt))
+        if args.subtitles is not None:
+            _write_subtitles(args.subtitles, speech.timestamps)
     except TTSError as exc:
         print(f"error: {exc.message}", file=sys.stderr)
         return 1
     args.output.write_bytes(encoded.data)
     if not args.quiet:
         took = time.perf_counter() - loaded
-        where = f"{voice.info.device} {voice.info.precision}"
+        info = synthesizer.voice.info
         print(
             f"{args.output}: {encoded.duration_s:.2f} s of audio, synthesized in {took:.2f} s "
-            f"(load {loaded - start:.2f} s) on {where}",
+            f"(load {loaded - start:.2f} s) on {info.device} {info.precision}",
             file=sys.stderr,
         )
     return 0
@@ -86,35 +92,41 @@ def _usage(message: str) -> Exception:
     return InvalidControl(message, param="format")
 
 
-def _load(args: argparse.Namespace) -> Voice:
-    import torch
+def _load(args: argparse.Namespace) -> tuple[Synthesizer, str | None]:
+    """The voice's family loaded with the front end, and the speaker (for a speaker name such as zm_yunjian)."""
+    from ttsd.serving.executors import select_device
+    from ttsd.voices.registry import family_of
+    from ttsd.voices.synthesizer import load_voice
 
-    from ttsd.voices.registry import load_voice
-
-    device = args.device
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    return load_voice(args.voice, device=device, precision=args.precision, mode=args.mode,
-                      model_dir=args.model_dir, lexicon=args.lexicon, threads=args.threads)  # fmt: skip
+    device, _ = select_device(args.device)
+    family = family_of(args.voice)
+    synthesizer = load_voice(family, device=device, precision=args.precision, mode=args.mode,
+                             model_dir=args.model_dir, lexicon=args.lexicon, threads=args.threads)  # fmt: skip
+    return synthesizer, None if args.voice == family else args.voice
 
 
-def _synthesize(voice: Voice, text: str, controls: Controls, *, quiet: bool) -> npt.NDArray[np.float32]:
-    """All sentences, BATCH at a time, joined with each utterance's pause; a progress bar for long input."""
-    import numpy as np
+def _synthesize(synthesizer: Synthesizer, text: str, controls: Controls, *, ssml: bool, quiet: bool) -> Speech:
+    """All sentences with a progress bar for long input (sentences joined and timed as the server does)."""
     from tqdm import tqdm
 
-    from ttsd.voices.base import BatchItem
+    from ttsd.text.ssml import parse_ssml
 
-    utterances = voice.frontend(text)
-    parts: list[npt.NDArray[np.float32]] = []
-    with tqdm(total=len(utterances), unit="sentence", disable=quiet or len(utterances) < 4) as bar:
-        for start in range(0, len(utterances), BATCH):
-            chunk = utterances[start : start + BATCH]
-            out = voice.run_batch([BatchItem(u, controls) for u in chunk])
-            for utt, wave in zip(chunk, out.waveforms, strict=True):
-                parts.append(wave)
-                parts.append(np.zeros(round(utt.pause_after_s * voice.sample_rate), dtype=np.float32))
-            bar.update(len(chunk))
-    if parts:
-        parts.pop()  # no pause after the last sentence
-    return np.concatenate(parts) if parts else np.zeros(0, dtype=np.float32)
+    source = parse_ssml(text, max_chars=len(text)) if ssml else text
+    with tqdm(unit="sentence", disable=quiet) as bar:
+
+        def progress(done: int, total: int) -> None:
+            bar.total = total
+            bar.update(done)
+
+        return synthesizer.synthesize(source, controls, progress=progress)
+
+
+def _write_subtitles(path: Path, timestamps: Sequence[Timestamp]) -> None:
+    from ttsd.errors import InvalidControl
+    from ttsd.subtitles import build_cues, to_srt, to_vtt
+
+    suffix = path.suffix.lower()
+    if suffix not in (".srt", ".vtt"):
+        raise InvalidControl(f"subtitles must be a .srt or .vtt file, got {path.name!r}", param="subtitles")
+    cues = build_cues(list(timestamps))
+    path.write_text(to_srt(cues) if suffix == ".srt" else to_vtt(cues), encoding="utf-8")

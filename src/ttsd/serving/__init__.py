@@ -2,6 +2,6 @@
 
 * :mod:`ttsd.serving.policy`: the pure batching policy (``next_batch``, ``prune``).
 * :mod:`ttsd.serving.batcher`: the asyncio loop around the policy (queue bound, deadlines, cancellation).
-* :mod:`ttsd.serving.executors`: run batches off the event loop (``SerialExecutor`` on CPU,
-  ``BatchExecutor`` on CUDA) and choose the device.
+* :mod:`ttsd.serving.executors`: run batches off the event loop (``CpuExecutor`` on CPU,
+  ``CudaExecutor`` on CUDA) and choose the device.
 """

@@ -28,15 +28,16 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from ttsd.config import BatchConfig
-from ttsd.errors import BackendError, DeadlineExceeded, QueueFull, ShuttingDown, TTSError
+from ttsd.controls import Controls
+from ttsd.errors import BackendDead, BackendError, DeadlineExceeded, QueueFull, ShuttingDown, TTSError
 from ttsd.metrics import Metrics
 from ttsd.serving.executors import Executor
 from ttsd.serving.policy import Dispatch, PendingItem, bucket_of, next_batch, prune
-from ttsd.voices.base import BatchItem, BatchOutput, FloatArray, Utterance
+from ttsd.voices.base import BatchItem, BatchOutput, IntArray, Rendered, Utterance
 
 log = logging.getLogger(__name__)
 
-WaveFuture = asyncio.Future[FloatArray]
+RenderedFuture = asyncio.Future[Rendered]
 
 # Smoothing of the batch duration used for Retry-After estimates (weight of the newest batch).
 _EWMA_WEIGHT = 0.2
@@ -44,18 +45,10 @@ _RETRY_AFTER_RANGE = (1.0, 60.0)
 
 
 @dataclass(slots=True, eq=False)
-class _Group:
-    """The items of one submit() call; ``counted`` once a rejection reason was recorded for it."""
-
-    counted: bool = False
-
-
-@dataclass(slots=True, eq=False)
 class _Entry:
     pending: PendingItem
     item: BatchItem
-    future: WaveFuture
-    group: _Group
+    future: RenderedFuture
 
 
 class Batcher:
@@ -67,14 +60,20 @@ class Batcher:
         executor: Executor,
         config: BatchConfig,
         metrics: Metrics,
-        estimate_frames: Callable[[Utterance], int],
+        estimate_frames: Callable[[Utterance, Controls], int],
         sample_rate: int,
+        on_batch: Callable[..., None] | None = None,
+        on_fatal: Callable[[BaseException], None] | None = None,
     ) -> None:
+        """``on_batch(audio_s=, model_s=)`` after every batch (admission's drain rate); ``on_fatal(exc)`` once
+        the executor reports :class:`BackendDead` (everything queued fails with it; the owner goes failed)."""
         self._executor = executor
         self._config = config
         self._metrics = metrics
         self._estimate_frames = estimate_frames
         self._sample_rate = sample_rate
+        self._on_batch = on_batch
+        self._on_fatal = on_fatal
         self._buckets: dict[int, deque[PendingItem]] = {}
         self._queued: dict[int, _Entry] = {}
         self._seq = itertools.count()
@@ -105,7 +104,7 @@ class Batcher:
         if self._loop_task is None:
             self._loop_task = asyncio.create_task(self._loop(), name="ttsd-batcher")
 
-    def submit(self, items: Sequence[BatchItem], *, deadline: float, urgent: int = 0) -> list[WaveFuture]:
+    def submit(self, items: Sequence[BatchItem], *, deadline: float, urgent: int = 0) -> list[RenderedFuture]:
         """Queue ``items`` (all or none); ``deadline`` is absolute, on ``asyncio.get_running_loop().time()``.
 
         The first ``urgent`` items are urgent (see :class:`~ttsd.serving.policy.PendingItem`): they run as soon
@@ -117,27 +116,25 @@ class Batcher:
         if not self._accepting:
             raise ShuttingDown("the service is shutting down")
         if len(self._queued) + len(items) > self._config.max_queue:
-            self._metrics.rejected.labels(reason="queue_full").inc()
             raise QueueFull(
                 f"the server is busy ({len(self._queued)} items queued); retry later",
                 retry_after_s=self._retry_after(len(items)),
             )
         loop = asyncio.get_running_loop()
         now = loop.time()
-        group = _Group()
-        futures: list[WaveFuture] = []
+        futures: list[RenderedFuture] = []
         for position, item in enumerate(items):
             pending = PendingItem(
                 seq=next(self._seq),
                 length=len(item.utterance.ids),
-                frames=self._estimate_frames(item.utterance),
+                frames=self._estimate_frames(item.utterance, item.controls),
                 enqueued_at=now,
                 deadline=deadline,
                 urgent=position < urgent,
             )
-            future: WaveFuture = loop.create_future()
+            future: RenderedFuture = loop.create_future()
             future.add_done_callback(self._on_future_done)
-            self._queued[pending.seq] = _Entry(pending=pending, item=item, future=future, group=group)
+            self._queued[pending.seq] = _Entry(pending=pending, item=item, future=future)
             index = bucket_of(pending.length, self._config.bucket_edges)
             self._buckets.setdefault(index, deque()).append(pending)
             futures.append(future)
@@ -204,10 +201,9 @@ class Batcher:
         self._buckets = {index: deque(items) for index, items in pruned.buckets.items()}
         for pending in pruned.expired:
             entry = self._queued.pop(pending.seq)
-            self._count_rejection(entry.group, "timeout")
             _fail(entry, DeadlineExceeded("the request's deadline passed while it was queued"))
         for pending in pruned.cancelled:
-            self._count_rejection(self._queued.pop(pending.seq).group, "cancelled")
+            del self._queued[pending.seq]
         self._changed()
 
     def _dispatch(self, decision: Dispatch, now: float) -> None:
@@ -244,6 +240,14 @@ class Batcher:
             output = await self._executor.run([entry.item for entry in live])
             if len(output.waveforms) != len(live):
                 raise BackendError("the voice returned the wrong number of waveforms")
+        except BackendDead as exc:
+            for entry in live:
+                _fail(entry, exc)
+            self._accepting = False
+            self._fail_all_queued(exc)
+            if self._on_fatal is not None:
+                self._on_fatal(exc)
+            return
         except Exception as exc:
             if retry_singly and len(live) > 1:
                 log.warning("batch of %d failed (%s); retrying its items one by one", len(live), exc)
@@ -254,13 +258,13 @@ class Batcher:
                 log.error("executor failed outside the voice", exc_info=exc)
                 exc = BackendError("speech synthesis failed on the server")
             for entry in live:
-                self._count_rejection(entry.group, None)
                 _fail(entry, exc)
             return
         self._record(output, wall_s=loop.time() - started, size=len(live))
-        for entry, waveform in zip(live, output.waveforms, strict=True):
+        durations: Sequence[IntArray | None] = output.durations or [None] * len(live)
+        for entry, waveform, spent in zip(live, output.waveforms, durations, strict=True):
             if not entry.future.done():
-                entry.future.set_result(waveform)
+                entry.future.set_result(Rendered(waveform, spent))
 
     # -- bookkeeping -------------------------------------------------------------------------------
 
@@ -274,6 +278,8 @@ class Batcher:
         audio_s = sum(len(w) for w in output.waveforms) / self._sample_rate
         if audio_s > 0:
             m.real_time_factor.observe((output.acoustic_seconds + output.vocoder_seconds) / audio_s)
+        if self._on_batch is not None:
+            self._on_batch(audio_s=audio_s, model_s=wall_s)
         if self._batch_seconds == 0.0:
             self._batch_seconds = wall_s
         else:
@@ -292,14 +298,7 @@ class Batcher:
         self._buckets.clear()
         self._changed()
 
-    def _count_rejection(self, group: _Group, reason: str | None) -> None:
-        """Count one rejection per submit() call; ``None`` marks the call failed without counting."""
-        if not group.counted:
-            group.counted = True
-            if reason is not None:
-                self._metrics.rejected.labels(reason=reason).inc()
-
-    def _on_future_done(self, future: WaveFuture) -> None:
+    def _on_future_done(self, future: RenderedFuture) -> None:
         if future.cancelled():
             self._wake.set()  # the loop prunes the cancelled item
 

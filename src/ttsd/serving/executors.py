@@ -2,8 +2,8 @@
 
 Both executors own exactly one worker thread, so a voice (which is not thread-safe, see
 :mod:`ttsd.voices.base`) only ever sees one call at a time, and the event loop stays free for HTTP, health
-checks and the batcher. :class:`SerialExecutor` is the CPU flavour (torch's intra-op threads do the parallel
-work: the voice sets them); :class:`BatchExecutor` is the CUDA flavour (its thread binds the CUDA device).
+checks and the batcher. :class:`CpuExecutor` is the CPU flavour (torch's intra-op threads do the parallel
+work: the voice sets them); :class:`CudaExecutor` is the CUDA flavour (its thread binds the CUDA device).
 
 torch is never imported at module level: CPU-only and fake-voice deployments import this module without it.
 """
@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Protocol, TypeVar
 
-from ttsd.errors import BackendError, BackendUnavailable, TTSError
+from ttsd.errors import BackendDead, BackendError, BackendUnavailable, TTSError
 from ttsd.voices.base import BatchItem, BatchOutput, Voice
 
 log = logging.getLogger(__name__)
@@ -30,7 +30,7 @@ class Executor(Protocol):
 
     @property
     def name(self) -> str:
-        """``serial`` or ``batch`` (exported in ``ttsd_build_info``)."""
+        """``cpu-thread`` or ``cuda-thread`` (exported in ``ttsd_build_info``)."""
         ...
 
     @property
@@ -52,11 +52,13 @@ class Executor(Protocol):
 class _ThreadExecutor:
     """One worker thread running ``voice.run_batch``; subclasses choose how the thread is prepared."""
 
-    name = "serial"
+    name = "thread"
 
-    def __init__(self, *, voice: Voice, device: str) -> None:
+    def __init__(self, *, voice: Voice, device: str, watchdog_s: float | None = None) -> None:
         self._voice = voice
         self._device = device
+        self._watchdog_s = watchdog_s
+        self._dead: str | None = None
         self._pool = ThreadPoolExecutor(
             max_workers=1, thread_name_prefix=f"ttsd-model-{device}", initializer=self._init_thread
         )
@@ -69,17 +71,31 @@ class _ThreadExecutor:
         """Runs once in the worker thread before any batch."""
 
     async def run(self, items: Sequence[BatchItem]) -> BatchOutput:
+        """One batch; a batch running past the watchdog, or a model thread that dies, is :class:`BackendDead`."""
         batch = tuple(items)
         try:
-            return await self.call(lambda: self._voice.run_batch(batch))
+            async with asyncio.timeout(self._watchdog_s):
+                return await self.call(lambda: self._voice.run_batch(batch))
+        except TimeoutError:
+            self._dead = f"a batch ran longer than the {self._watchdog_s:g} s watchdog"
+            log.critical("voice %s: %s; the model thread is wedged", self._voice.info.name, self._dead)
+            raise BackendDead("the speech model stopped responding; this server is restarting") from None
         except TTSError:
             raise
         except Exception as exc:
             # Details (tensors, paths, CUDA messages) go to the log only; clients get a stable message.
             log.exception("voice %s failed on a batch of %d item(s)", self._voice.info.name, len(batch))
             raise BackendError("speech synthesis failed on the server") from exc
+        except BaseException as exc:
+            if isinstance(exc, asyncio.CancelledError | KeyboardInterrupt):
+                raise
+            self._dead = f"the model thread died ({type(exc).__name__})"
+            log.critical("voice %s: %s", self._voice.info.name, self._dead, exc_info=exc)
+            raise BackendDead("the speech model failed fatally; this server is restarting") from exc
 
     async def call(self, fn: Callable[[], T]) -> T:
+        if self._dead is not None:
+            raise BackendDead(f"the speech model is unavailable: {self._dead}")
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._pool, fn)
 
@@ -87,19 +103,19 @@ class _ThreadExecutor:
         self._pool.shutdown(wait=wait, cancel_futures=True)
 
 
-class SerialExecutor(_ThreadExecutor):
+class CpuExecutor(_ThreadExecutor):
     """CPU: one batch at a time on one worker thread; the voice's torch threads use the cores."""
 
-    name = "serial"
+    name = "cpu-thread"
 
-    def __init__(self, *, voice: Voice, device: str = "cpu") -> None:
-        super().__init__(voice=voice, device=device)
+    def __init__(self, *, voice: Voice, device: str = "cpu", watchdog_s: float | None = None) -> None:
+        super().__init__(voice=voice, device=device, watchdog_s=watchdog_s)
 
 
-class BatchExecutor(_ThreadExecutor):
+class CudaExecutor(_ThreadExecutor):
     """CUDA: one batch in flight per device; the worker thread binds its CUDA device before any batch."""
 
-    name = "batch"
+    name = "cuda-thread"
 
     def _init_thread(self) -> None:
         torch = _import_torch()
@@ -107,11 +123,11 @@ class BatchExecutor(_ThreadExecutor):
             torch.cuda.set_device(torch.device(self._device))
 
 
-def make_executor(device: str, voice: Voice) -> SerialExecutor | BatchExecutor:
+def make_executor(device: str, voice: Voice, *, watchdog_s: float | None = None) -> CpuExecutor | CudaExecutor:
     """The executor for a resolved device (``cpu``, ``cuda`` or ``cuda:N``)."""
     if device.startswith("cuda"):
-        return BatchExecutor(voice=voice, device=device)
-    return SerialExecutor(voice=voice, device=device)
+        return CudaExecutor(voice=voice, device=device, watchdog_s=watchdog_s)
+    return CpuExecutor(voice=voice, device=device, watchdog_s=watchdog_s)
 
 
 def select_device(requested: str, *, probe: Callable[[str], tuple[bool, str]] | None = None) -> tuple[str, str]:

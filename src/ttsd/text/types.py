@@ -11,8 +11,9 @@ voice spent reading them.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
 # Where a token's reading came from, in order of authority (``ttsd phonemes --explain`` shows it).
 SOURCES = (
@@ -124,3 +125,16 @@ class Budget:
 
     def cost(self, tokens: Sequence[Token]) -> int:
         return self.overhead + sum(self.per_token(t) for t in tokens)
+
+
+class Frontend(Protocol):
+    """What the engine needs from a text front end (one per process, shared by every voice). Thread-safe."""
+
+    def sentences(self, source: str | Sequence[Segment], *, budget: Budget) -> Iterator[Sentence]:
+        """Sentences in reading order, produced lazily (one normalized and read per ``next()``); raises
+        :class:`ttsd.errors.TextError` (from the first ``next()``) when nothing in ``source`` is pronounceable."""
+        ...
+
+    def warmup(self) -> None:
+        """Pay one-time costs (grammar, dictionaries, models) now rather than on a request."""
+        ...

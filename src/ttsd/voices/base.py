@@ -14,7 +14,6 @@ Batching contract (every implementation must honour it):
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
@@ -22,17 +21,11 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 import numpy.typing as npt
 
-from ttsd.errors import InvalidControl
-from ttsd.text.types import Sentence
+from ttsd.controls import Controls
+from ttsd.text.types import Budget, Sentence, Token
 
 FloatArray = npt.NDArray[np.float32]
 IntArray = npt.NDArray[np.int64]
-
-# Ranges accepted for each control. Documented in README ("Controls").
-SPEED_RANGE = (0.25, 4.0)
-PITCH_RANGE = (-3.0, 3.0)
-INTONATION_RANGE = (0.0, 3.0)
-ENERGY_RANGE = (0.25, 4.0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,49 +45,6 @@ class Utterance:
     # Per token of ``sentence``: the [start, end) range of ``ids`` it was encoded into (empty for silent tokens).
     spans: tuple[tuple[int, int], ...] = ()
     sentence: Sentence | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Controls:
-    """Per-item synthesis controls, validated on construction.
-
-    * ``speed``: user-facing rate, 1.25 = 25% faster (the model's duration ratio is ``1/speed``).
-    * ``pitch``: additive shift of the z-scored phoneme f0; 1.0 is one standard deviation of the Baker
-      speaker's pitch (about 2-3 semitones).
-    * ``intonation``: multiplies the z-scored f0 (0 = flat, 1 = as predicted, >1 = more expressive).
-    * ``energy``: multiplies the z-scored energy.
-    * ``variation``: apply the original model's inference-time dropout on f0/energy embeddings; with ``seed``
-      the result is reproducible (same text + seed = same audio).
-    * ``speaker`` / ``emotion``: for multi-speaker backends; ``None`` = the backend default.
-    """
-
-    speed: float = 1.0
-    pitch: float = 0.0
-    intonation: float = 1.0
-    energy: float = 1.0
-    variation: bool = False
-    seed: int | None = None
-    speaker: str | None = None
-    emotion: str | None = None
-
-    def __post_init__(self) -> None:
-        _check_range("speed", self.speed, SPEED_RANGE)
-        _check_range("pitch", self.pitch, PITCH_RANGE)
-        _check_range("intonation", self.intonation, INTONATION_RANGE)
-        _check_range("energy", self.energy, ENERGY_RANGE)
-        if self.seed is not None and not 0 <= self.seed < 2**63:
-            raise InvalidControl("seed must be between 0 and 2**63-1", param="seed")
-
-    def cache_key(self) -> tuple[object, ...]:
-        """Everything that changes the audio; ``seed`` only matters when ``variation`` is on."""
-        seed = self.seed if self.variation else None
-        return (self.speed, self.pitch, self.intonation, self.energy, self.variation, seed, self.speaker, self.emotion)
-
-
-def _check_range(name: str, value: float, bounds: tuple[float, float]) -> None:
-    lo, hi = bounds
-    if not isinstance(value, int | float) or not math.isfinite(value) or not lo <= value <= hi:
-        raise InvalidControl(f"{name} must be a number between {lo} and {hi}, got {value!r}", param=name)
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,11 +97,31 @@ class VoiceInfo:
     licence: str = ""
     backend: str = ""
     speaker_genders: tuple[str, ...] = ()
+    # Semitones of one unit of Controls.pitch (SSML <prosody pitch> is converted with it); 0 = no pitch control.
+    pitch_semitones: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class Rendered:
+    """One item's audio as the serving layer keeps it: the waveform and, when the voice can tell, the samples
+    spent on each id (``durations``, summing to ``len(waveform)``), from which timestamps are computed."""
+
+    waveform: FloatArray
+    durations: IntArray | None = None
+
+    @property
+    def nbytes(self) -> int:
+        return int(self.waveform.nbytes) + (int(self.durations.nbytes) if self.durations is not None else 0)
 
 
 @runtime_checkable
 class Voice(Protocol):
-    """A speech backend. See the module docstring for the batching contract."""
+    """A speech backend. See the module docstring for the batching contract.
+
+    The text front end is shared by every voice (one per process): it turns text into
+    :class:`~ttsd.text.types.Sentence` objects cut to this voice's :attr:`budget`, and :meth:`encode` does the
+    only per-voice text step, pinyin -> this model's ids.
+    """
 
     @property
     def info(self) -> VoiceInfo: ...
@@ -159,12 +129,23 @@ class Voice(Protocol):
     @property
     def sample_rate(self) -> int: ...
 
-    def frontend(self, text: str) -> list[Utterance]:
-        """Normalize, split and phonemize ``text``. Raises :class:`ttsd.errors.TextError` on unusable text."""
+    @property
+    def budget(self) -> Budget:
+        """How large one sentence piece may be for this model (the front end cuts to it)."""
         ...
 
-    def estimate_frames(self, utterance: Utterance) -> int:
-        """Cheap estimate of the mel frames an utterance will produce (batch cost cap, bucketing)."""
+    def validate(self, controls: Controls) -> None:
+        """Raise :class:`ttsd.errors.InvalidControl` / :class:`~ttsd.errors.UnknownVoice` for controls this
+        voice cannot honour. Called before anything is queued, so a bad control never reaches a batch."""
+        ...
+
+    def encode(self, sentence: Sentence) -> Utterance:
+        """Pinyin -> this model's ids, with the id range of every token (``Utterance.spans``)."""
+        ...
+
+    def estimate_frames(self, utterance: Utterance, controls: Controls) -> int:
+        """Cheap upper-leaning estimate of the mel frames ``utterance`` produces at ``controls.speed`` (batch
+        cost cap, bucketing, admission)."""
         ...
 
     def run_batch(self, items: Sequence[BatchItem]) -> BatchOutput:
@@ -174,3 +155,13 @@ class Voice(Protocol):
     def warmup(self) -> None:
         """Run a few representative batches so the first request does not pay one-time costs."""
         ...
+
+
+def spans_for(tokens: Sequence[Token], costs: Sequence[int], *, start: int) -> tuple[tuple[int, int], ...]:
+    """Consecutive id ranges: token ``k`` takes ``costs[k]`` ids, the first starting at ``start``."""
+    spans: list[tuple[int, int]] = []
+    position = start
+    for _, cost in zip(tokens, costs, strict=True):
+        spans.append((position, position + cost))
+        position += cost
+    return tuple(spans)

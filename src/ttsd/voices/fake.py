@@ -1,17 +1,16 @@
 """A deterministic, torch-free voice for service tests: tones of known length and pitch.
 
-* Front end: sentences from :func:`ttsd.text.split.split_sentences` (cut further to ``max_phonemes`` with
-  :func:`ttsd.text.split.split_to_budget`); one "phoneme" per non-space character; ids
-  ``1 + ord(ch) % 217`` plus :data:`EOS_ID`.
+* Text: whatever front end the engine has (service tests use :class:`ttsd.text.plain.PlainFrontend`);
+  :meth:`FakeVoice.encode` gives one id per character of every token (``1 + ord(ch) % 217``) plus
+  :data:`EOS_ID`, so the budget is ``max_phonemes`` characters.
 * Length: exactly :data:`FRAMES_PER_ID` frames per id at speed 1 (``/ speed`` otherwise), :data:`HOP`
-  samples per frame at :data:`SAMPLE_RATE`; :meth:`FakeVoice.estimate_frames` is exact at speed 1.
+  samples per frame at :data:`SAMPLE_RATE`; :meth:`FakeVoice.estimate_frames` is exact. Per-id durations
+  are reported (so timestamps are exact and known).
 * Audio: a sine at :func:`tone_hz` (a function of the ids alone, on a 50 Hz grid), so tests can tell which
   sentence a stretch of audio came from and check that sentences were joined in order.
 
-Options (``VoiceOptions.extra``, strings): ``delay_ms_per_batch`` and ``delay_ms_per_item`` (simulated
-model time, slept in :meth:`FakeVoice.run_batch` so batching is observable), ``fail_on`` (a text substring
-that makes any batch containing it raise ``RuntimeError``).
-:attr:`FakeVoice.batches` records the texts of every batch.
+Options (:class:`ttsd.voices.options.FakeOptions`): simulated model time, and faults to inject (a batch that
+raises, a batch that hangs, a model thread that dies). :attr:`FakeVoice.batches` records the texts of every batch.
 """
 
 from __future__ import annotations
@@ -24,10 +23,11 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ttsd.errors import TextError
-from ttsd.text.split import split_sentences, split_to_budget
-from ttsd.voices.base import BatchItem, BatchOutput, FloatArray, Utterance, VoiceInfo
-from ttsd.voices.registry import VoiceOptions
+from ttsd.controls import Controls
+from ttsd.errors import InvalidControl, UnknownVoice
+from ttsd.text.types import Budget, Sentence, Token
+from ttsd.voices.base import BatchItem, BatchOutput, FloatArray, IntArray, Utterance, VoiceInfo, spans_for
+from ttsd.voices.options import VoiceOptions
 
 SAMPLE_RATE = 24_000
 HOP = 300
@@ -55,23 +55,34 @@ def frames_for(utterance: Utterance, speed: float = 1.0) -> int:
     return max(1, round(len(utterance.ids) * FRAMES_PER_ID / speed))
 
 
+def id_samples(utterance: Utterance, speed: float = 1.0) -> IntArray:
+    """Samples spent on each id: the frames spread evenly (cumulative rounding), times :data:`HOP`."""
+    n = len(utterance.ids)
+    bounds = np.round(np.arange(n + 1) * frames_for(utterance, speed) / n).astype(np.int64)
+    return np.diff(bounds) * HOP
+
+
+class ModelThreadDeath(BaseException):
+    """Raised by the fake voice's ``die_on`` fault: not an Exception, so it is not a per-item failure."""
+
+
 class FakeVoice:
     """See the module docstring. ``run_batch`` is called from one executor thread at a time."""
 
-    def __init__(self, *, options: VoiceOptions) -> None:
-        extra = options.extra
+    def __init__(self, *, options: VoiceOptions, name: str = "fake") -> None:
         self._info = VoiceInfo(
-            name="fake",
+            name=name,
             sample_rate=SAMPLE_RATE,
             model_version="fake-1",
             device=options.device,
             precision=options.precision,
             description="Deterministic test tones (not speech).",
+            gender="female",
+            licence="Apache-2.0",
+            backend="numpy",
         )
-        self._max_phonemes = options.max_phonemes
-        self._delay_batch_s = float(extra.get("delay_ms_per_batch", "0")) / 1000.0
-        self._delay_item_s = float(extra.get("delay_ms_per_item", "0")) / 1000.0
-        self._fail_on = extra.get("fail_on") or None
+        self._budget = Budget(limit=options.max_phonemes, per_token=_token_cost, overhead=1)
+        self._faults = options.fake
         self._lock = threading.Lock()
         self._batches: list[tuple[str, ...]] = []
         self.warmed_up = False
@@ -85,42 +96,53 @@ class FakeVoice:
         return SAMPLE_RATE
 
     @property
+    def budget(self) -> Budget:
+        return self._budget
+
+    @property
     def batches(self) -> list[tuple[str, ...]]:
         """Texts of every batch run so far, in order (a copy; warm-up excluded)."""
         with self._lock:
             return list(self._batches)
 
-    def frontend(self, text: str) -> list[Utterance]:
-        utterances: list[Utterance] = []
-        for sentence, pause in split_sentences(text):
-            pieces = split_to_budget(sentence, cost=_cost, budget=self._max_phonemes)
-            for k, (piece, piece_pause) in enumerate(pieces):
-                last = k == len(pieces) - 1
-                utterances.append(_utterance(piece, pause if last else piece_pause))
-        if not utterances:
-            raise TextError("the text contains nothing to synthesize")
-        return utterances
+    def validate(self, controls: Controls) -> None:
+        if controls.speaker not in (None, self._info.name):
+            raise UnknownVoice(f"the {self._info.name} voice has one speaker, not {controls.speaker!r}")
+        if controls.emotion is not None:
+            raise InvalidControl(
+                f"unknown emotion {controls.emotion!r}: the {self._info.name} voice has none", param="emotion"
+            )
 
-    def estimate_frames(self, utterance: Utterance) -> int:
-        return frames_for(utterance)
+    def encode(self, sentence: Sentence) -> Utterance:
+        return _utterance(sentence)
+
+    def estimate_frames(self, utterance: Utterance, controls: Controls) -> int:
+        return frames_for(utterance, controls.speed)
 
     def run_batch(self, items: Sequence[BatchItem]) -> BatchOutput:
         texts = tuple(item.utterance.text for item in items)
         with self._lock:
             self._batches.append(texts)
-        delay = self._delay_batch_s + self._delay_item_s * len(items)
+        faults = self._faults
+        if faults.die_on is not None and any(faults.die_on in t for t in texts):
+            raise ModelThreadDeath(f"fake voice told to die on {faults.die_on!r}")
+        if faults.hang_on is not None and any(faults.hang_on in t for t in texts):
+            time.sleep(faults.hang_s)
+        delay = (faults.delay_ms_per_batch + faults.delay_ms_per_item * len(items)) / 1000.0
         if delay > 0:
             time.sleep(delay)
         return self._synthesize(items, model_seconds=delay)
 
     def warmup(self) -> None:
         """Synthesizes one short item without the simulated delay (tests need not pay for it)."""
-        self._synthesize([BatchItem(utterance=_utterance("预热。", 0.0))], model_seconds=0.0)
+        warm = Sentence(tokens=tuple(Token(text=ch, syllables=(ch,), source="dictionary") for ch in "预热"))
+        self._synthesize([BatchItem(utterance=_utterance(warm))], model_seconds=0.0)
         self.warmed_up = True
 
     def _synthesize(self, items: Sequence[BatchItem], *, model_seconds: float) -> BatchOutput:
-        if self._fail_on is not None and any(self._fail_on in item.utterance.text for item in items):
-            raise RuntimeError(f"fake voice told to fail on {self._fail_on!r}")
+        fail_on = self._faults.fail_on
+        if fail_on is not None and any(fail_on in item.utterance.text for item in items):
+            raise RuntimeError(f"fake voice told to fail on {fail_on!r}")
         frames = [frames_for(item.utterance, item.controls.speed) for item in items]
         waveforms = [_tone(item.utterance, n) for item, n in zip(items, frames, strict=True)]
         return BatchOutput(
@@ -129,6 +151,7 @@ class FakeVoice:
             vocoder_seconds=model_seconds / 2,
             padded_frames=max(frames) * len(frames),
             frames=sum(frames),
+            durations=[id_samples(item.utterance, item.controls.speed) for item in items],
         )
 
 
@@ -137,17 +160,20 @@ def load(options: VoiceOptions) -> FakeVoice:
     return FakeVoice(options=options)
 
 
-def _cost(text: str) -> int:
-    return sum(1 for ch in text if not ch.isspace()) + 1
+def _token_cost(token: Token) -> int:
+    return sum(1 for ch in token.text if not ch.isspace())
 
 
-def _utterance(text: str, pause_after_s: float) -> Utterance:
-    chars = tuple(ch for ch in text if not ch.isspace())
+def _utterance(sentence: Sentence) -> Utterance:
+    chars = [[ch for ch in token.text if not ch.isspace()] for token in sentence.tokens]
+    flat = tuple(ch for group in chars for ch in group)
     return Utterance(
-        text=text,
-        phonemes=chars,
-        ids=(*(char_id(ch) for ch in chars), EOS_ID),
-        pause_after_s=pause_after_s,
+        text=sentence.text,
+        phonemes=flat,
+        ids=(*(char_id(ch) for ch in flat), EOS_ID),
+        pause_after_s=sentence.pause_after_s,
+        spans=spans_for(sentence.tokens, [len(g) for g in chars], start=0),
+        sentence=sentence,
     )
 
 

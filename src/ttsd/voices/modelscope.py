@@ -18,6 +18,7 @@ Where the pipeline comes from (this process or a Python 3.10 worker) is :mod:`tt
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import logging
@@ -31,10 +32,11 @@ import numpy as np
 import soundfile as sf
 import soxr
 
-from ttsd.errors import BackendError, BackendUnavailable, InvalidControl, TextError, UnknownVoice
-from ttsd.text.split import split_sentences, split_to_budget
-from ttsd.voices.base import BatchItem, BatchOutput, Controls, FloatArray, Utterance, VoiceInfo
-from ttsd.voices.registry import VoiceOptions
+from ttsd.controls import Controls
+from ttsd.errors import BackendError, BackendUnavailable, InvalidControl, UnknownVoice
+from ttsd.text.types import Budget, Sentence, Token
+from ttsd.voices.base import BatchItem, BatchOutput, FloatArray, Utterance, VoiceInfo
+from ttsd.voices.options import VoiceOptions
 from ttsd.voices.sambert_pipeline import (
     DEFAULT_MODEL,
     SAMPLE_RATE,
@@ -113,6 +115,8 @@ class SambertVoice:
             speakers=self._speakers,
             emotions=tuple(all_emotions),
             description="ModelScope Sambert-HifiGan (multi-speaker, multi-emotion Mandarin)",
+            backend="modelscope",
+            licence="see the ModelScope model card of the configured model",
         )
 
     @property
@@ -123,26 +127,18 @@ class SambertVoice:
     def sample_rate(self) -> int:
         return self._config.sample_rate
 
-    def frontend(self, text: str) -> list[Utterance]:
-        """Split into sentences (long ones at ，、 to ``max_chars``); ttsfrd does the rest in the pipeline.
+    @property
+    def budget(self) -> Budget:
+        """Sentences are cut (at ，、) to ``max_chars`` characters: ttsfrd does the rest in the pipeline."""
+        return Budget(limit=self._config.max_chars, per_token=_token_chars)
 
-        Pieces with nothing pronounceable (only punctuation) are dropped. Raises :class:`TextError` when
-        nothing is left.
-        """
-        utterances: list[Utterance] = []
-        for sentence, pause in split_sentences(text):
-            pieces = split_to_budget(sentence, cost=len, budget=self._config.max_chars)
-            for index, (piece, piece_pause) in enumerate(pieces):
-                if not _pronounceable(piece):
-                    continue
-                last = index == len(pieces) - 1
-                pause_after = pause if last else piece_pause
-                utterances.append(_utterance(piece, pause_after))
-        if not utterances:
-            raise TextError("the text has nothing to pronounce")
-        return utterances
+    def encode(self, sentence: Sentence) -> Utterance:
+        """The sentence's own characters (ttsfrd normalizes and phonemizes); nothing to say -> a pure pause."""
+        text = sentence.text
+        utterance = _utterance(text if _pronounceable(text) else "", sentence.pause_after_s)
+        return dataclasses.replace(utterance, sentence=sentence)
 
-    def estimate_frames(self, utterance: Utterance) -> int:
+    def estimate_frames(self, utterance: Utterance, controls: Controls) -> int:
         """About :data:`FRAMES_PER_CHAR` frames (of :data:`FRAME_HOP` samples) per pronounceable character."""
         return max(1, FRAMES_PER_CHAR * sum(ch.isalnum() for ch in utterance.text))
 
@@ -272,6 +268,10 @@ def _emotions_for(speaker: str, override: tuple[str, ...] | None) -> tuple[str, 
 def _utterance(text: str, pause_after_s: float) -> Utterance:
     """Code points as ids: they identify the pipeline's input exactly (cache keys, dedup, length buckets)."""
     return Utterance(text=text, phonemes=(), ids=tuple(ord(ch) for ch in text), pause_after_s=pause_after_s)
+
+
+def _token_chars(token: Token) -> int:
+    return len(token.text)
 
 
 def _pronounceable(text: str) -> bool:

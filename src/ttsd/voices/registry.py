@@ -1,4 +1,4 @@
-"""Voice registry: voice name -> loader import string, imported only when that voice is asked for.
+"""Voice registry: family name -> loader import string, imported only when that family is asked for.
 
 Concrete voices are reached only through here, so ``import ttsd`` never imports torch or optional backends.
 """
@@ -7,50 +7,25 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import cast
 
 from ttsd.errors import UnknownVoice
 from ttsd.voices.base import Voice
+from ttsd.voices.options import VoiceOptions
 
-# name -> "module:function"; the function takes VoiceOptions and returns a loaded Voice.
+# family -> "module:function"; the function takes VoiceOptions and returns a loaded Voice.
 LOADERS: dict[str, str] = {
     "baker": "ttsd.voices.baker.voice:load",
     "fake": "ttsd.voices.fake:load",
     "sambert": "ttsd.voices.modelscope:load",
 }
-
-
-@dataclass(frozen=True, slots=True)
-class VoiceOptions:
-    """How to load a voice. Backends ignore the fields that do not apply to them.
-
-    * ``device``: ``cpu``, ``cuda`` or ``cuda:N`` (``auto`` is resolved by the caller before this point).
-    * ``precision``: ``auto``, ``fp32``, ``mixed``, ``bf16`` or ``fp16`` (``fp16`` on CUDA only); ``auto`` is
-      :func:`ttsd.precision.auto_precision` (``mixed`` on a CPU with bf16 fast paths, else ``fp32``; ``fp16``
-      on CUDA), resolved by the voice.
-    * ``mode``: ``fast`` (float, except the cheap token-level layers, which keep the original's int8 activation
-      rounding so durations match it) or ``exact`` (emulates the TFLite runtime's int8 activation quantization
-      everywhere, bit-faithful to the original).
-    * ``model_dir``: where converted weights are cached; ``None`` = the user cache dir.
-    * ``lexicon``: optional user lexicon file (word -> pinyin) that overrides the front end's readings.
-    * ``max_phonemes``: phoneme budget per item; longer sentences are split at ，、.
-    * ``extra``: backend-specific strings (e.g. ModelScope model id or path).
-    """
-
-    device: str = "cpu"
-    precision: str = "fp32"
-    mode: str = "fast"
-    model_dir: Path | None = None
-    lexicon: Path | None = None
-    max_phonemes: int = 96
-    threads: int | None = None
-    extra: dict[str, str] = field(default_factory=dict)
+# Families that speak with the real Mandarin front end (the fake voice reads characters as themselves).
+NEEDS_TEXT_FRONTEND = frozenset({"baker", "kokoro", "sambert"})
 
 
 def available() -> list[str]:
-    """Names of the registered voices (installed or not)."""
+    """Names of the registered voice families (installed or not)."""
     return sorted(LOADERS)
 
 
@@ -65,27 +40,43 @@ def resolve(name: str) -> Callable[[VoiceOptions], Voice]:
     return cast(Callable[[VoiceOptions], Voice], getattr(module, func_name))
 
 
-def load_voice(
-    name: str = "baker",
-    device: str = "cpu",
-    precision: str = "fp32",
-    mode: str = "fast",
-    *,
-    model_dir: str | Path | None = None,
-    lexicon: str | Path | None = None,
-    max_phonemes: int = 96,
-    threads: int | None = None,
-    **extra: str,
-) -> Voice:
-    """Load a voice by name. The Python API entry point (``ttsd.load_voice``)."""
-    options = VoiceOptions(
-        device=device,
-        precision=precision,
-        mode=mode,
-        model_dir=Path(model_dir) if model_dir is not None else None,
-        lexicon=Path(lexicon) if lexicon is not None else None,
-        max_phonemes=max_phonemes,
-        threads=threads,
-        extra=dict(extra),
-    )
+def load_family(name: str, options: VoiceOptions) -> Voice:
+    """Load one voice family."""
     return resolve(name)(options)
+
+
+# family -> "module:function" answering "are this family's assets installed?" cheaply (no model load).
+INSTALLED_CHECKS: dict[str, str] = {
+    "baker": "ttsd.voices.baker.assets:installed",
+}
+# speaker name -> family, for voice names that are not family names (filled by families with speakers).
+SPEAKER_FAMILIES: dict[str, str] = {}
+
+
+def installed(family: str) -> bool:
+    """Whether ``family`` could load here (its package and assets are present); False when unknown."""
+    target = INSTALLED_CHECKS.get(family)
+    if target is None:
+        return family in LOADERS and family not in NEEDS_TEXT_FRONTEND
+    module_name, _, func_name = target.partition(":")
+    try:
+        check = getattr(importlib.import_module(module_name), func_name)
+    except ImportError:
+        return False
+    return bool(check())
+
+
+def family_of(name: str) -> str:
+    """The family a voice name belongs to: a family name itself, or a known speaker's family."""
+    if name in LOADERS:
+        return name
+    base = name.split(",")[0].split(":")[0].strip()
+    if base in SPEAKER_FAMILIES:
+        return SPEAKER_FAMILIES[base]
+    raise UnknownVoice(f"unknown voice {name!r}; families: {', '.join(available())}")
+
+
+def text_cache_dir(model_dir: Path | None) -> Path | None:
+    """Where the front end keeps its compiled grammar and dictionary caches: beside the converted weights when
+    a model dir is configured (images bake both in), else the user cache dir (``None``)."""
+    return None if model_dir is None else model_dir / "text"

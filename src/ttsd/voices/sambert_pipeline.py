@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from ttsd.errors import BackendUnavailable
-from ttsd.voices.registry import VoiceOptions
+from ttsd.voices.options import VoiceOptions
 
 DEFAULT_MODEL = "damo/speech_sambert-hifigan_tts_zh-cn_16k"
 SAMPLE_RATE = 16000
@@ -56,7 +56,7 @@ class TTSPipeline(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class SambertConfig:
-    """Options of the sambert voice, parsed from :class:`VoiceOptions` (``extra`` holds the strings).
+    """Options of the sambert voice, parsed from :class:`VoiceOptions` (``sambert`` holds the strings).
 
     * ``model``: ModelScope model id or local model directory (``extra["model"]``; Settings.modelscope_model).
     * ``offline``: resolve a model id in the local ModelScope cache only, never the hub (``"1"``, ``"true"``).
@@ -84,7 +84,7 @@ class SambertConfig:
 
     @classmethod
     def from_options(cls, options: VoiceOptions) -> SambertConfig:
-        extra = options.extra
+        extra = options.sambert
         emotions_raw = extra.get("emotions")
         return cls(
             model=extra.get("model") or DEFAULT_MODEL,

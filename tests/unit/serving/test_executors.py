@@ -8,23 +8,53 @@ from collections.abc import Sequence
 
 import pytest
 
-from ttsd.errors import BackendError, BackendUnavailable
-from ttsd.serving.executors import BatchExecutor, SerialExecutor, make_executor, probe_cuda, select_device
-from ttsd.voices.base import BatchItem, BatchOutput
+from ttsd.errors import BackendDead, BackendError, BackendUnavailable
+from ttsd.serving.executors import CpuExecutor, CudaExecutor, make_executor, probe_cuda, select_device
+from ttsd.text.plain import PlainFrontend
+from ttsd.voices.base import BatchItem, BatchOutput, Utterance
 from ttsd.voices.fake import FakeVoice
-from ttsd.voices.registry import VoiceOptions
+from ttsd.voices.options import FakeOptions, VoiceOptions
 
 
 class ThreadRecordingVoice(FakeVoice):
     """The fake voice, noting which thread ran each batch."""
 
-    def __init__(self, **extra: str) -> None:
-        super().__init__(options=VoiceOptions(extra=extra))
+    def __init__(self, faults: FakeOptions | None = None) -> None:
+        super().__init__(options=VoiceOptions(fake=faults or FakeOptions()))
         self.threads: list[str] = []
 
     def run_batch(self, items: Sequence[BatchItem]) -> BatchOutput:
         self.threads.append(threading.current_thread().name)
         return super().run_batch(items)
+
+
+def _utterance(voice: FakeVoice, text: str) -> Utterance:
+    (sentence,) = PlainFrontend().sentences(text, budget=voice.budget)
+    return voice.encode(sentence)
+
+
+async def test_a_batch_past_the_watchdog_kills_the_executor_for_good() -> None:
+    voice = ThreadRecordingVoice(FakeOptions(hang_on="卡", hang_s=2.0))
+    executor = CpuExecutor(voice=voice, watchdog_s=0.2)
+    try:
+        with pytest.raises(BackendDead, match="stopped responding"):
+            await executor.run([BatchItem(utterance=_utterance(voice, "卡住了。"))])
+        with pytest.raises(BackendDead, match="watchdog"):  # no further work is accepted
+            await executor.run([BatchItem(utterance=_utterance(voice, "你好。"))])
+    finally:
+        executor.close(wait=False)
+
+
+async def test_a_model_thread_that_dies_is_fatal_not_a_per_item_failure() -> None:
+    voice = ThreadRecordingVoice(FakeOptions(die_on="死"))
+    executor = CpuExecutor(voice=voice)
+    try:
+        with pytest.raises(BackendDead, match="failed fatally"):
+            await executor.run([BatchItem(utterance=_utterance(voice, "死了。"))])
+        with pytest.raises(BackendDead, match="died"):
+            await executor.run([BatchItem(utterance=_utterance(voice, "你好。"))])
+    finally:
+        executor.close()
 
 
 def test_select_device_cpu_never_probes() -> None:
@@ -63,10 +93,10 @@ def test_make_executor_by_device() -> None:
     cpu = make_executor("cpu", voice)
     cuda = make_executor("cuda:0", voice)
     try:
-        assert isinstance(cpu, SerialExecutor)
-        assert (cpu.name, cpu.device) == ("serial", "cpu")
-        assert isinstance(cuda, BatchExecutor)
-        assert (cuda.name, cuda.device) == ("batch", "cuda:0")
+        assert isinstance(cpu, CpuExecutor)
+        assert (cpu.name, cpu.device) == ("cpu-thread", "cpu")
+        assert isinstance(cuda, CudaExecutor)
+        assert (cuda.name, cuda.device) == ("cuda-thread", "cuda:0")
     finally:
         cpu.close()
         cuda.close()
@@ -74,9 +104,9 @@ def test_make_executor_by_device() -> None:
 
 async def test_serial_executor_runs_off_the_event_loop() -> None:
     voice = ThreadRecordingVoice()
-    executor = SerialExecutor(voice=voice)
+    executor = CpuExecutor(voice=voice)
     try:
-        (utt,) = voice.frontend("你好。")
+        utt = _utterance(voice, "你好。")
         output = await executor.run([BatchItem(utterance=utt)] * 3)
         assert len(output.waveforms) == 3
         await executor.run([BatchItem(utterance=utt)])
@@ -88,10 +118,10 @@ async def test_serial_executor_runs_off_the_event_loop() -> None:
 
 
 async def test_voice_failures_become_safe_backend_errors(caplog: pytest.LogCaptureFixture) -> None:
-    voice = ThreadRecordingVoice(fail_on="坏")
-    executor = SerialExecutor(voice=voice)
+    voice = ThreadRecordingVoice(FakeOptions(fail_on="坏"))
+    executor = CpuExecutor(voice=voice)
     try:
-        (utt,) = voice.frontend("坏句子。")
+        utt = _utterance(voice, "坏句子。")
         with caplog.at_level(logging.ERROR), pytest.raises(BackendError) as info:
             await executor.run([BatchItem(utterance=utt)])
         assert "坏" not in info.value.message
@@ -117,9 +147,9 @@ async def test_batch_executor_on_cuda() -> None:
             return super().run_batch(items)
 
     voice = DeviceRecordingVoice()
-    executor = BatchExecutor(voice=voice, device="cuda:0")
+    executor = CudaExecutor(voice=voice, device="cuda:0")
     try:
-        (utt,) = voice.frontend("你好。")
+        utt = _utterance(voice, "你好。")
         output = await executor.run([BatchItem(utterance=utt)] * 4)
         assert len(output.waveforms) == 4
         assert seen == [0]

@@ -8,8 +8,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ttsd.cache import ENTRY_OVERHEAD_BYTES, CacheKey, SentenceCache, cache_key
+from ttsd.controls import Controls
 from ttsd.metrics import Metrics
-from ttsd.voices.base import Controls, FloatArray, Utterance, VoiceInfo
+from ttsd.voices.base import Rendered, Utterance, VoiceInfo
 
 # Timing-independent: a loaded 2-core CI box must not turn slow examples into failures.
 RELAXED = settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -21,8 +22,8 @@ def key(n: int) -> CacheKey:
     return cache_key(INFO, Utterance(text=str(n), phonemes=(), ids=(n,)), Controls())
 
 
-def audio(samples: int, value: float = 0.5) -> FloatArray:
-    return np.full(samples, value, dtype=np.float32)
+def audio(samples: int, value: float = 0.5) -> Rendered:
+    return Rendered(np.full(samples, value, dtype=np.float32), np.ones(samples // 10, dtype=np.int64))
 
 
 def lookups(metrics: Metrics, result: str) -> float:
@@ -38,7 +39,8 @@ def test_hit_miss_and_metrics() -> None:
     cache.put(key(1), audio(100))
     hit = cache.get(key(1))
     assert hit is not None
-    np.testing.assert_array_equal(hit, audio(100))
+    np.testing.assert_array_equal(hit.waveform, audio(100).waveform)
+    assert hit.durations is not None
     assert (lookups(metrics, "hit"), lookups(metrics, "miss")) == (1, 1)
 
 
@@ -46,12 +48,15 @@ def test_stored_copy_is_read_only_and_detached() -> None:
     cache = SentenceCache(max_bytes=1 << 20)
     original = audio(10)
     cache.put(key(1), original)
-    original[:] = 0  # the producer reusing its buffer must not change the cache
+    original.waveform[:] = 0  # the producer reusing its buffer must not change the cache
     hit = cache.get(key(1))
     assert hit is not None
-    assert float(hit[0]) == 0.5
+    assert float(hit.waveform[0]) == 0.5
     with pytest.raises(ValueError, match="read-only"):
-        hit[0] = 1.0
+        hit.waveform[0] = 1.0
+    assert hit.durations is not None
+    with pytest.raises(ValueError, match="read-only"):
+        hit.durations[0] = 7
 
 
 def test_evicts_least_recently_used() -> None:

@@ -1,6 +1,7 @@
 """Probes and metrics: ``GET /healthz`` (alive), ``GET /readyz`` (ready for traffic), ``GET /metrics``.
 
-These never touch the engine's queue, so they answer at once even while long syntheses run.
+Both probes read the engine's lifecycle state and never touch its queues, so they answer at once even while
+long syntheses run.
 """
 
 from __future__ import annotations
@@ -8,16 +9,18 @@ from __future__ import annotations
 from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
 
-from ttsd.api.deps import ServiceState, StateDep
-from ttsd.api.schemas import Liveness, Readiness, ReadyStatus
+from ttsd.api.deps import StateDep
+from ttsd.api.schemas import Liveness, Readiness
+from ttsd.engine import State
 
 router = APIRouter(tags=["operations"])
 
 
-@router.get("/healthz", summary="Liveness probe", responses={503: {"description": "Startup failed"}})
+@router.get("/healthz", summary="Liveness probe", responses={503: {"description": "The engine failed"}})
 async def healthz(state: StateDep) -> JSONResponse:
-    """200 while the process serves HTTP; 503 if startup failed (the voice could not load)."""
-    if state.failure is not None:
+    """200 while the process serves HTTP; 503 once the engine failed (the voice could not load, or the model
+    thread hung or died): the orchestrator should restart the process."""
+    if state.engine.state is State.FAILED:
         return JSONResponse({"status": "failed"}, status_code=503)
     return JSONResponse(Liveness().model_dump())
 
@@ -25,26 +28,22 @@ async def healthz(state: StateDep) -> JSONResponse:
 @router.get(
     "/readyz",
     summary="Readiness probe",
-    responses={503: {"model": Readiness, "description": "Starting (voice not loaded/warmed) or draining"}},
+    responses={503: {"model": Readiness, "description": "Starting (voices not loaded/warmed), draining or failed"}},
 )
 async def readyz(state: StateDep) -> JSONResponse:
-    """200 once the voice is loaded and warmed up; 503 before that and while draining for shutdown."""
-    body = _readiness(state)
-    return JSONResponse(body.model_dump(), status_code=200 if body.status == "ready" else 503)
-
-
-def _readiness(state: ServiceState) -> Readiness:
-    engine = state.engine
-    if engine is None:
-        status: ReadyStatus = "failed" if state.failure is not None else "starting"
-        return Readiness(status=status, queue_depth=0, device="", executor="")
-    health = engine.health()
-    draining = state.draining or health.draining
-    status = "draining" if draining else "ready" if health.ready else "starting"
-    return Readiness(status=status, queue_depth=health.queue_depth, device=health.device, executor=health.executor)
+    """200 once the voices are loaded and warmed up; 503 before that, while draining and after a failure."""
+    health = state.engine.health()
+    body = Readiness(
+        status=health.state.value,
+        queue_depth=health.queue_depth,
+        device=health.device,
+        executor=health.executor,
+        voices=[info.name for info in state.engine.voices()],
+    )
+    return JSONResponse(body.model_dump(), status_code=200 if health.ready else 503)
 
 
 @router.get("/metrics", summary="Prometheus metrics", response_class=Response)
 async def metrics(state: StateDep) -> Response:
-    """Text exposition format; metric names are listed in docs/metrics.md."""
+    """Text exposition format; the metrics are listed in docs/architecture.md ("Metrics")."""
     return Response(content=state.metrics.render(), media_type=state.metrics.content_type)

@@ -1,8 +1,10 @@
-"""``POST /tts`` and ``POST /v1/audio/speech``: parse, await one engine call, encode, map errors.
+"""``POST /tts`` and ``POST /v1/audio/speech``: parse the body, await one engine call, map the result.
 
-Both routes share one path: body -> (SynthesisRequest, AudioSpec) -> engine.synthesize (whole) or
-engine.stream (sentence by sentence, chunked). While the engine works, a watcher task listens for the client's
-disconnect and cancels the request task, which cancels the engine call and so the request's queued items.
+Both routes share one path: body -> (:class:`~ttsd.engine.SynthesisRequest`, :class:`~ttsd.audio.AudioSpec`)
+-> ``engine.speak`` (a whole encoded file) or ``engine.open_stream`` (encoded chunks as sentences are ready).
+While the engine works, a watcher task listens for the client's disconnect and cancels the request task, which
+cancels the engine call and so the request's queued work. With ``timestamps`` the answer is JSON (or NDJSON
+when streaming) carrying the audio in base64 and every token's start and end.
 """
 
 from __future__ import annotations
@@ -10,23 +12,23 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
-import time
-from collections.abc import AsyncIterator, Callable
+import json
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse, StreamingResponse
-from starlette.concurrency import run_in_threadpool
 
-from ttsd.api.deps import EngineDep, StateDep
-from ttsd.api.middleware import START_KEY
-from ttsd.api.schemas import OPENAI_MODELS, OPENAI_VOICES, AudioJSON, ControlFields, SpeechRequest, TTSRequest
-from ttsd.audio import AudioSpec, EncodedAudio, StreamEncoder, encode
-from ttsd.engine import AudioChunk, SynthesisRequest, TTSEngine
-from ttsd.errors import Cancelled, InvalidControl, UnknownVoice
+from ttsd.api.deps import EngineDep
+from ttsd.api.errors import count_rejection
+from ttsd.api.schemas import OPENAI_MODELS, AudioJSON, ControlFields, SpeechRequest, TimedSpeechJSON, TTSRequest
+from ttsd.audio import AudioSpec
+from ttsd.controls import Controls
+from ttsd.engine import Speech, SpeechStream, SynthesisRequest, TTSEngine
+from ttsd.errors import Cancelled, InvalidControl
 from ttsd.metrics import Metrics
-from ttsd.voices.base import Controls, FloatArray, VoiceInfo
+from ttsd.subtitles import Timestamp, build_cues, to_srt, to_vtt
 
 router = APIRouter(tags=["speech"])
 
@@ -39,54 +41,56 @@ AUDIO_RESPONSES: dict[int | str, dict[str, Any]] = {
             "audio/aac": {},
             "audio/flac": {},
             "audio/pcm": {},
+            "application/json": {"schema": {"$ref": "#/components/schemas/TimedSpeechJSON"}},
+            "application/x-ndjson": {},
         },
-        "description": "The audio file (or a JSON body for encoding=base64).",
+        "description": "The audio file; JSON with timestamps (or base64 for encoding=base64); NDJSON when "
+        "streaming with timestamps.",
     },
     400: {"description": "Malformed JSON"},
     401: {"description": "Missing or wrong API key"},
     413: {"description": "Text too long"},
-    422: {"description": "Invalid parameter or text"},
-    503: {"description": "Queue full or shutting down (Retry-After)"},
+    422: {"description": "Invalid parameter, text or markup"},
+    503: {"description": "Busy or shutting down (Retry-After)"},
     504: {"description": "Deadline passed"},
 }
 
 
-@router.post("/tts", responses=AUDIO_RESPONSES, summary="Synthesize speech (original ttsd endpoint)")
-async def tts(body: TTSRequest, request: Request, engine: EngineDep, state: StateDep) -> Response:
-    """Mandarin text in, ``audio/wav`` out (or another ``format``; ``encoding=base64`` for a JSON body)."""
-    if body.stream and body.encoding == "base64":
-        raise InvalidControl("stream cannot be combined with encoding=base64", param="encoding")
-    job = _prepare(body, body.text, body.voice, body.format, engine.info)
-    if body.stream:
-        return await _stream(request, engine, job, "/tts", state.metrics)
-    if body.encoding == "base64":
-        return await _synthesize_json(request, engine, job, "/tts", state.metrics)
-    return await _synthesize(request, engine, job, "/tts", state.metrics)
-
-
-@router.post("/v1/audio/speech", responses=AUDIO_RESPONSES, summary="OpenAI-compatible speech synthesis")
-async def speech(body: SpeechRequest, request: Request, engine: EngineDep, state: StateDep) -> Response:
-    """Works with OpenAI clients: ``model`` (tts-1, tts-1-hd, ttsd), ``input``, ``voice`` (OpenAI voice names
-    map to the default voice), ``response_format``, ``speed``; plus ``stream`` and ttsd's controls."""
-    _check_model(engine.info, body.model)
-    job = _prepare(body, body.input, body.voice, body.response_format, engine.info)
-    route = "/v1/audio/speech"
-    if body.stream:
-        return await _stream(request, engine, job, route, state.metrics)
-    return await _synthesize(request, engine, job, route, state.metrics)
-
-
 @dataclass(frozen=True, slots=True)
 class _Job:
-    """A validated request: what to ask the engine and how to encode its answer."""
+    """A parsed request: what to ask the engine, how to encode it, and how to present the answer."""
 
     request: SynthesisRequest
     spec: AudioSpec
+    stream: bool
+    timestamps: bool
+    subtitles: str | None
+    base64: bool = False
 
 
-def _prepare(body: ControlFields, text: str, voice: str | None, fmt: str, info: VoiceInfo) -> _Job:
-    if body.emotion is not None and body.emotion not in info.emotions:
-        raise InvalidControl(f"unknown emotion {body.emotion!r} for voice {info.name!r}", param="emotion")
+@router.post("/tts", responses=AUDIO_RESPONSES, summary="Synthesize speech (original ttsd endpoint)")
+async def tts(body: TTSRequest, request: Request, engine: EngineDep) -> Response:
+    """Mandarin text (or SSML) in, ``audio/wav`` out (or another ``format``; ``encoding=base64`` or
+    ``timestamps`` for a JSON body)."""
+    if body.stream and body.encoding == "base64":
+        raise InvalidControl(
+            "stream cannot be combined with encoding=base64 (use timestamps for NDJSON)", param="encoding"
+        )
+    job = _job(body, body.text, body.voice, body.format, stream=body.stream, base64=body.encoding == "base64")
+    return await _answer(request, engine, job)
+
+
+@router.post("/v1/audio/speech", responses=AUDIO_RESPONSES, summary="OpenAI-compatible speech synthesis")
+async def speech(body: SpeechRequest, request: Request, engine: EngineDep) -> Response:
+    """Works with OpenAI clients: ``model`` (tts-1, tts-1-hd, ttsd), ``input``, ``voice`` (OpenAI voice names
+    map to the default voice), ``response_format``, ``speed``; plus ``stream``, SSML, timestamps and ttsd's
+    controls."""
+    _check_model(engine, body.model)
+    job = _job(body, body.input, body.voice, body.response_format, stream=body.stream)
+    return await _answer(request, engine, job)
+
+
+def _job(body: ControlFields, text: str, voice: str | None, fmt: str, *, stream: bool, base64: bool = False) -> _Job:
     controls = Controls(
         speed=body.speed,
         pitch=body.pitch,
@@ -94,27 +98,122 @@ def _prepare(body: ControlFields, text: str, voice: str | None, fmt: str, info: 
         energy=body.energy,
         variation=body.variation,
         seed=body.seed,
-        speaker=_speaker(info, voice),
-        emotion=body.emotion,
+        emotion=body.emotion or None,
+    )
+    synthesis = SynthesisRequest(
+        text=text, controls=controls, voice=voice, input_type=body.input_type, timeout_s=body.timeout_s
     )
     spec = AudioSpec(format=fmt, sample_rate=body.sample_rate, volume=body.volume)
-    return _Job(SynthesisRequest(text=text, controls=controls, timeout_s=body.timeout_s), spec)
+    timestamps = body.timestamps or body.subtitles is not None
+    return _Job(synthesis, spec, stream=stream, timestamps=timestamps, subtitles=body.subtitles, base64=base64)
 
 
-def _speaker(info: VoiceInfo, voice: str | None) -> str | None:
-    """Voice name -> the backend speaker (None = default). OpenAI voice names mean the default voice."""
-    if voice is None or voice in ("", "default", info.name) or voice.lower() in OPENAI_VOICES:
-        return None
-    if voice in info.speakers:
-        return voice
-    names = ", ".join([info.name, *info.speakers])
-    raise UnknownVoice(f"unknown voice {voice!r}; available: {names} (or an OpenAI voice name)")
-
-
-def _check_model(info: VoiceInfo, model: str) -> None:
-    accepted = {*OPENAI_MODELS, "ttsd", info.name, f"ttsd-{info.name}"}
+def _check_model(engine: TTSEngine, model: str) -> None:
+    families = [info.name for info in engine.voices()]
+    accepted = {*OPENAI_MODELS, "ttsd", *families, *(f"ttsd-{name}" for name in families)}
     if model not in accepted:
         raise InvalidControl(f"unknown model {model!r}; use one of {', '.join(sorted(accepted))}", param="model")
+
+
+async def _answer(request: Request, engine: TTSEngine, job: _Job) -> Response:
+    async with _cancel_on_disconnect(request):
+        if job.stream:
+            opened = await engine.open_stream(job.request, job.spec)
+        else:
+            speech = await engine.speak(job.request, job.spec)
+    if job.stream:
+        return _stream_response(opened, job, request.app.state.service.metrics)
+    if job.timestamps:
+        return JSONResponse(_timed_json(speech, job).model_dump(exclude_none=True))
+    if job.base64:
+        return JSONResponse(_audio_json(speech).model_dump())
+    return Response(content=speech.encoded.data, media_type=speech.encoded.media_type, headers=_headers(speech, job))
+
+
+def _headers(speech: Speech, job: _Job) -> dict[str, str]:
+    fmt = job.spec.format
+    return {
+        "Content-Disposition": f'inline; filename="speech.{"wav" if fmt == "ulaw" else fmt}"',
+        "X-Audio-Duration": f"{speech.encoded.duration_s:.3f}",
+        "X-Sample-Rate": str(speech.encoded.sample_rate),
+        "X-Sentences": str(speech.result.sentences),
+        "X-Cached-Sentences": str(speech.result.cached_sentences),
+        "X-Voice": speech.result.voice,
+    }
+
+
+def _spoken(stamps: list[Timestamp]) -> list[dict[str, Any]]:
+    """Every token in reading order, so the texts join back into the input; punctuation is zero-length."""
+    return [{"text": t.text, "start": round(t.start, 3), "end": round(t.end, 3)} for t in stamps]
+
+
+def _subtitles(stamps: list[Timestamp], fmt: str | None) -> str | None:
+    if fmt is None:
+        return None
+    cues = build_cues(stamps)
+    return to_srt(cues) if fmt == "srt" else to_vtt(cues)
+
+
+def _timed_json(speech: Speech, job: _Job) -> TimedSpeechJSON:
+    stamps = speech.result.timestamps
+    return TimedSpeechJSON(
+        audio=base64.b64encode(speech.encoded.data).decode("ascii"),
+        format=speech.encoded.format,
+        media_type=speech.encoded.media_type,
+        sample_rate=speech.encoded.sample_rate,
+        duration=round(speech.encoded.duration_s, 4),
+        timestamps=_spoken(stamps),
+        subtitles=_subtitles(stamps, job.subtitles),
+    )
+
+
+def _audio_json(speech: Speech) -> AudioJSON:
+    return AudioJSON(
+        audio=base64.b64encode(speech.encoded.data).decode("ascii"),
+        format=speech.encoded.format,
+        media_type=speech.encoded.media_type,
+        sample_rate=speech.encoded.sample_rate,
+        duration_s=round(speech.encoded.duration_s, 4),
+        sentences=speech.result.sentences,
+        characters=speech.result.characters,
+    )
+
+
+def _stream_response(opened: SpeechStream, job: _Job, metrics: Metrics) -> StreamingResponse:
+    headers = {"X-Sample-Rate": str(opened.sample_rate)}
+    if job.timestamps:
+        body = _counted(_ndjson(opened, job.subtitles), metrics)
+        return StreamingResponse(body, media_type="application/x-ndjson", headers=headers)
+    return StreamingResponse(_counted(_bytes(opened), metrics), media_type=opened.media_type, headers=headers)
+
+
+async def _counted(body: AsyncIterator[bytes], metrics: Metrics) -> AsyncIterator[bytes]:
+    """A stream body whose client went away mid-stream counts as a cancelled request."""
+    try:
+        async for data in body:
+            yield data
+    except asyncio.CancelledError:
+        count_rejection(metrics, Cancelled("the client disconnected mid-stream"))
+        raise
+
+
+async def _bytes(opened: SpeechStream) -> AsyncIterator[bytes]:
+    async for chunk in opened.chunks:
+        if chunk.data:
+            yield chunk.data
+
+
+async def _ndjson(opened: SpeechStream, subtitles: str | None) -> AsyncIterator[bytes]:
+    """One JSON object per line: a chunk of the audio stream (base64) and the timestamps of its tokens; with
+    ``subtitles``, a last line ``{"subtitles": ...}`` for the whole stream."""
+    stamps: list[Timestamp] = []
+    async for chunk in opened.chunks:
+        stamps.extend(chunk.timestamps)
+        line: dict[str, Any] = {"audio": base64.b64encode(chunk.data).decode("ascii")}
+        line["timestamps"] = _spoken(chunk.timestamps)
+        yield (json.dumps(line, ensure_ascii=False) + "\n").encode()
+    if subtitles is not None:
+        yield (json.dumps({"subtitles": _subtitles(stamps, subtitles)}, ensure_ascii=False) + "\n").encode()
 
 
 @contextlib.asynccontextmanager
@@ -144,112 +243,3 @@ async def _cancel_on_disconnect(request: Request) -> AsyncIterator[None]:
         raise
     finally:
         watcher.cancel()
-
-
-def _started(request: Request) -> float:
-    start = request.scope.get("state", {}).get(START_KEY)
-    return float(start) if start is not None else time.perf_counter()
-
-
-def _audio_headers(fmt: str, **extra: object) -> dict[str, str]:
-    headers = {f"X-{k.replace('_', '-').title()}": str(v) for k, v in extra.items()}
-    headers["Content-Disposition"] = f'inline; filename="speech.{"wav" if fmt == "ulaw" else fmt}"'
-    return headers
-
-
-# Encoding up to this many samples as wav/pcm at the voice's own rate is a copy and an int16 cast (well under a
-# millisecond): done inline, where a worker-thread hop would cost more. Anything else runs off the event loop.
-INLINE_ENCODE_SAMPLES = 24_000 * 10
-
-
-async def _encode(audio: FloatArray, sample_rate: int, spec: AudioSpec) -> EncodedAudio:
-    cheap = spec.format in ("wav", "pcm") and spec.sample_rate in (None, sample_rate)
-    if cheap and len(audio) <= INLINE_ENCODE_SAMPLES:
-        return encode(audio, sample_rate, spec)
-    return await run_in_threadpool(encode, audio, sample_rate, spec)
-
-
-async def _synthesize(request: Request, engine: TTSEngine, job: _Job, route: str, metrics: Metrics) -> Response:
-    async with _cancel_on_disconnect(request):
-        result = await engine.synthesize(job.request)
-        encoded = await _encode(result.audio, result.sample_rate, job.spec)
-    elapsed = time.perf_counter() - _started(request)
-    metrics.time_to_first_audio.labels(route=route).observe(elapsed)
-    headers = _audio_headers(
-        job.spec.format,
-        audio_duration=f"{encoded.duration_s:.3f}",
-        sample_rate=encoded.sample_rate,
-        sentences=result.sentences,
-        cached_sentences=result.cached_sentences,
-        processing_time=f"{elapsed:.3f}",
-    )
-    return Response(content=encoded.data, media_type=encoded.media_type, headers=headers)
-
-
-async def _synthesize_json(
-    request: Request, engine: TTSEngine, job: _Job, route: str, metrics: Metrics
-) -> JSONResponse:
-    async with _cancel_on_disconnect(request):
-        result = await engine.synthesize(job.request)
-        encoded = await _encode(result.audio, result.sample_rate, job.spec)
-    metrics.time_to_first_audio.labels(route=route).observe(time.perf_counter() - _started(request))
-    body = AudioJSON(
-        audio=base64.b64encode(encoded.data).decode("ascii"),
-        format=encoded.format,
-        media_type=encoded.media_type,
-        sample_rate=encoded.sample_rate,
-        duration_s=round(encoded.duration_s, 4),
-        sentences=result.sentences,
-        characters=result.characters,
-    )
-    return JSONResponse(body.model_dump())
-
-
-async def _stream(request: Request, engine: TTSEngine, job: _Job, route: str, metrics: Metrics) -> Response:
-    """Wait for the first sentence (errors up to here are ordinary HTTP errors), then stream the rest."""
-    chunks = aiter(engine.stream(job.request))
-    try:
-        async with _cancel_on_disconnect(request):
-            first = await anext(chunks)
-    except BaseException:
-        await _aclose(chunks)
-        raise
-    encoder = StreamEncoder(source_rate=first.sample_rate, spec=job.spec)
-    started = _started(request)
-
-    def on_first_bytes() -> None:
-        metrics.time_to_first_audio.labels(route=route).observe(time.perf_counter() - started)
-
-    headers = _audio_headers(job.spec.format, sample_rate=encoder.sample_rate)
-    body = _stream_body(first, chunks, encoder, on_first_bytes)
-    return StreamingResponse(body, media_type=encoder.media_type, headers=headers)
-
-
-async def _stream_body(
-    first: AudioChunk, rest: AsyncIterator[AudioChunk], encoder: StreamEncoder, on_first: Callable[[], None]
-) -> AsyncIterator[bytes]:
-    """Encoded audio as each sentence arrives. If the client leaves, Starlette cancels this generator and the
-    engine stream is closed, which drops the request's remaining queued sentences."""
-    first_sent = False
-    try:
-        pending: AudioChunk | None = first
-        while pending is not None:
-            data = await run_in_threadpool(encoder.feed, pending.audio)
-            if data:
-                if not first_sent:
-                    first_sent = True
-                    on_first()
-                yield data
-            # Exhaust the engine's stream even after ``last``: it finishes its bookkeeping (metrics) then.
-            pending = await anext(rest, None)
-        tail = encoder.close()
-        if tail:
-            yield tail
-    finally:
-        await _aclose(rest)
-
-
-async def _aclose(iterator: AsyncIterator[AudioChunk]) -> None:
-    aclose = getattr(iterator, "aclose", None)
-    if aclose is not None:
-        await aclose()

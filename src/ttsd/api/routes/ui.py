@@ -15,7 +15,7 @@ from fastapi.staticfiles import StaticFiles
 from ttsd.api.deps import StateDep
 from ttsd.api.schemas import Range, UIConfig
 from ttsd.audio import FORMATS, SAMPLE_RATES, VOLUME_RANGE
-from ttsd.voices.base import ENERGY_RANGE, INTONATION_RANGE, PITCH_RANGE, SPEED_RANGE
+from ttsd.controls import ENERGY_RANGE, INTONATION_RANGE, PITCH_RANGE, SPEED_RANGE
 
 router = APIRouter(tags=["web page"])
 
@@ -37,7 +37,7 @@ async def index() -> FileResponse:
 @router.get("/ui/config", summary="Limits and options for the web page")
 async def ui_config(state: StateDep) -> UIConfig:
     settings = state.settings
-    info = state.engine.info if state.engine is not None else None
+    infos = state.engine.voices()
     ranges = {
         "speed": (SPEED_RANGE, 1.0),
         "pitch": (PITCH_RANGE, 0.0),
@@ -49,8 +49,8 @@ async def ui_config(state: StateDep) -> UIConfig:
         max_text_chars=settings.max_text_chars,
         formats=list(FORMATS),
         sample_rates=list(SAMPLE_RATES),
-        voice=info.name if info else settings.voice,
-        sample_rate=info.sample_rate if info else 0,
+        voice=state.engine.default_voice or settings.voice,
+        sample_rate=infos[0].sample_rate if infos else 0,
         controls={k: Range(min=lo, max=hi, default=d) for k, ((lo, hi), d) in ranges.items()},
         auth_required=settings.api_key is not None,
     )

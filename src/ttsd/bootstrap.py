@@ -1,0 +1,114 @@
+"""The composition root: the only module that knows both :class:`~ttsd.config.Settings` and the voice registry.
+
+``ttsd serve`` (and tests that want the real wiring) call :func:`build_engine`; it turns settings into typed
+options objects and returns an engine that loads its voices when started. Below this module nothing sees
+Settings: the engine gets an :class:`~ttsd.engine.EngineConfig`, voices a
+:class:`~ttsd.voices.options.VoiceOptions`, the batcher a :class:`~ttsd.config.BatchConfig`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+
+from ttsd import __version__
+from ttsd.config import Settings
+from ttsd.engine import EngineConfig, TTSEngine
+from ttsd.lane import LoadedVoice
+from ttsd.metrics import Metrics
+from ttsd.precision import resolve_precision
+from ttsd.serving.admission import AdmissionConfig
+from ttsd.serving.executors import make_executor, select_device
+from ttsd.text.types import Frontend
+from ttsd.voices import registry
+from ttsd.voices.options import VoiceOptions
+from ttsd.voices.synthesizer import build_frontend
+
+log = logging.getLogger(__name__)
+
+# Families `make run` serves by default when their assets are installed.
+AUTO_FAMILIES = ("baker", "kokoro")
+
+
+def engine_config(settings: Settings) -> EngineConfig:
+    return EngineConfig(
+        batch=settings.batch_config(),
+        admission=AdmissionConfig(max_backlog_s=settings.max_backlog_s),
+        request_timeout_s=settings.request_timeout_s,
+        max_text_chars=settings.max_text_chars,
+        cache_bytes=settings.cache_bytes,
+        warmup=settings.warmup,
+        frontend_workers=settings.frontend_workers,
+        variant=settings.mode,
+        default_voice=settings.voice,
+        drain_timeout_s=settings.drain_timeout_s,
+    )
+
+
+def voice_options(settings: Settings, *, device: str, precision: str) -> VoiceOptions:
+    return VoiceOptions(
+        device=device,
+        precision=precision,
+        mode=settings.mode,
+        model_dir=settings.model_dir,
+        max_phonemes=settings.max_phonemes,
+        threads=settings.threads,
+        sambert=settings.sambert_options(),
+    )
+
+
+def families(settings: Settings) -> list[str]:
+    """The families to load: ``voices`` if set, else the default voice's family plus the installed
+    :data:`AUTO_FAMILIES` (so a default install serves every voice it has)."""
+    if settings.voices:
+        return list(dict.fromkeys(settings.voices))
+    own = registry.family_of(settings.voice)
+    if own not in AUTO_FAMILIES:
+        return [own]
+    return [own, *(f for f in AUTO_FAMILIES if f != own and registry.installed(f))]
+
+
+def build_frontend_for(settings: Settings, names: Sequence[str]) -> Frontend:
+    """One front end for every family: the Mandarin one if any family needs it, else the plain one."""
+    needs_text = any(name in registry.NEEDS_TEXT_FRONTEND for name in names)
+    return build_frontend(
+        "baker" if needs_text else "fake",
+        lexicon=settings.lexicon,
+        cache_dir=registry.text_cache_dir(settings.model_dir),
+    )
+
+
+def build_engine(
+    settings: Settings, metrics: Metrics, *, on_failure: Callable[[BaseException], None] | None = None
+) -> TTSEngine:
+    """An engine (not started) that loads the configured families on start."""
+    names = families(settings)
+
+    def load() -> list[LoadedVoice]:
+        device, reason = select_device(settings.device)
+        log.info("device %s: %s", device, reason)
+        precision = resolve_precision(settings.precision, device, mode=settings.mode)
+        options = voice_options(settings, device=device, precision=precision)
+        loaded: list[LoadedVoice] = []
+        for name in names:
+            voice = registry.load_family(name, options)
+            executor = make_executor(device, voice, watchdog_s=settings.batch_watchdog_s)
+            log.info("voice %s loaded (%s, %s, executor %s)", name, device, voice.info.precision, executor.name)
+            loaded.append(LoadedVoice(voice=voice, executor=executor))
+        first = loaded[0]
+        metrics.set_build_info(
+            version=__version__,
+            voice=",".join(names),
+            device=device,
+            precision=first.voice.info.precision,
+            executor=first.executor.name,
+        )
+        return loaded
+
+    return TTSEngine(
+        config=engine_config(settings),
+        metrics=metrics,
+        frontend=build_frontend_for(settings, names),
+        load=load,
+        on_failure=on_failure,
+    )

@@ -1,0 +1,67 @@
+"""A lane: one loaded voice family with its executor, batcher and admission budget.
+
+Each family runs on its own lane, so the batcher never mixes voices in a batch and a slow family (Kokoro on a
+CPU) cannot hold another's queue: their batches alternate on the cores, one batch in flight per lane.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+
+from ttsd.config import BatchConfig
+from ttsd.metrics import Metrics
+from ttsd.serving.admission import Admission, AdmissionConfig
+from ttsd.serving.batcher import Batcher
+from ttsd.serving.executors import Executor
+from ttsd.voices.base import Voice
+
+
+@dataclass(frozen=True, slots=True)
+class LoadedVoice:
+    """What the composition root hands the engine for each family: the voice and the executor that runs it."""
+
+    voice: Voice
+    executor: Executor
+
+
+class Lane:
+    """See the module docstring. Use from the event loop only."""
+
+    def __init__(
+        self,
+        *,
+        loaded: LoadedVoice,
+        batch: BatchConfig,
+        admission: AdmissionConfig,
+        metrics: Metrics,
+        on_fatal: Callable[[BaseException], None] | None = None,
+    ) -> None:
+        voice = loaded.voice
+        if not voice.info.batchable:
+            batch = replace(batch, max_batch_size=1)
+        self.voice = voice
+        self.executor = loaded.executor
+        self.admission = Admission(config=admission)
+        self.batcher = Batcher(
+            executor=loaded.executor,
+            config=batch,
+            metrics=metrics,
+            estimate_frames=voice.estimate_frames,
+            sample_rate=voice.sample_rate,
+            on_batch=self.admission.observe,
+            on_fatal=on_fatal,
+        )
+
+    @property
+    def name(self) -> str:
+        return self.voice.info.name
+
+    async def start(self, *, warmup: bool) -> None:
+        await self.batcher.start()
+        if warmup:
+            await self.executor.call(self.voice.warmup)
+
+    async def drain(self, timeout_s: float) -> None:
+        await self.batcher.drain(timeout_s)
+        self.executor.close(wait=False)

@@ -1,0 +1,97 @@
+"""Admission by cost, before any work: how much synthesis a process takes on at once.
+
+Every request is priced before its text is processed (an estimate of the audio it will produce, from its
+length) and admitted against one budget: the time the work already admitted would take to drain at the
+observed speed. Past it the request is refused at once (``QueueFull`` -> 503 with a Retry-After computed from
+the drain rate) - a refusal costs a few arithmetic operations, never text processing or model time, so an
+overloaded server keeps spending its cores on the work it accepted (goodput), not on work it will throw away.
+
+* A request is always admitted when nothing else is pending (a single long text is never refused outright).
+* As a request's sentences finish, what they produced is taken off the backlog (:meth:`Ticket.consume`);
+  when the request ends, whatever is left of its estimate is released (:meth:`Ticket.close`).
+* The drain rate is an exponentially weighted average of audio seconds produced per second of model time,
+  fed by the batcher after every batch; until the first batch it is ``initial_rate``.
+Not thread-safe: used on the event loop only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ttsd.errors import QueueFull
+
+_RATE_WEIGHT = 0.2
+_RETRY_AFTER_RANGE = (1.0, 60.0)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AdmissionConfig:
+    """* ``max_backlog_s``: seconds of model time the admitted work may represent (0 = no limit).
+    * ``initial_rate``: audio seconds per model second assumed before any batch ran."""
+
+    max_backlog_s: float = 20.0
+    initial_rate: float = 10.0
+
+
+class Ticket:
+    """One admitted request's share of the backlog."""
+
+    __slots__ = ("_admission", "_remaining")
+
+    def __init__(self, admission: Admission, cost_s: float) -> None:
+        self._admission = admission
+        self._remaining = cost_s
+
+    def consume(self, audio_s: float) -> None:
+        """``audio_s`` of this request's audio is done: take it off the backlog (never below zero)."""
+        done = min(self._remaining, max(0.0, audio_s))
+        self._remaining -= done
+        self._admission._release(done)
+
+    def close(self) -> None:
+        """The request ended (done, failed or cancelled): release the rest of its estimate. Idempotent."""
+        self.consume(self._remaining)
+
+
+class Admission:
+    """See the module docstring."""
+
+    def __init__(self, *, config: AdmissionConfig) -> None:
+        self._config = config
+        self._pending_s = 0.0
+        self._rate = config.initial_rate
+
+    @property
+    def pending_audio_s(self) -> float:
+        return self._pending_s
+
+    @property
+    def drain_rate(self) -> float:
+        """Audio seconds produced per second of model time (recent average)."""
+        return self._rate
+
+    def backlog_s(self) -> float:
+        """Seconds of model time the admitted, unfinished work is estimated to need."""
+        return self._pending_s / self._rate
+
+    def admit(self, cost_s: float) -> Ticket:
+        """Admit a request estimated to produce ``cost_s`` seconds of audio, or raise :class:`QueueFull`."""
+        limit = self._config.max_backlog_s
+        if limit > 0 and self._pending_s > 0 and (self._pending_s + cost_s) / self._rate > limit:
+            low, high = _RETRY_AFTER_RANGE
+            wait = min(high, max(low, self.backlog_s() - limit + cost_s / self._rate))
+            raise QueueFull(
+                f"the server is busy (about {self.backlog_s():.0f} s of work queued); retry later",
+                retry_after_s=wait,
+            )
+        self._pending_s += cost_s
+        return Ticket(self, cost_s)
+
+    def observe(self, *, audio_s: float, model_s: float) -> None:
+        """A batch produced ``audio_s`` of audio in ``model_s`` seconds: update the drain rate."""
+        if audio_s <= 0 or model_s <= 0:
+            return
+        self._rate += _RATE_WEIGHT * (audio_s / model_s - self._rate)
+
+    def _release(self, audio_s: float) -> None:
+        self._pending_s = max(0.0, self._pending_s - audio_s)
