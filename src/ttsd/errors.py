@@ -33,6 +33,21 @@ class TextTooLong(TextError):
         self.length = length
 
 
+class InvalidMarkup(TextError):
+    """SSML that is not well-formed or uses an element, attribute or value wrongly (a 422, like TextError).
+
+    ``line`` and ``column`` (both from 1) point at the offending place in the markup; the message names them,
+    says what is wrong and what is accepted instead.
+    """
+
+    code = "invalid_markup"
+
+    def __init__(self, message: str, *, line: int, column: int) -> None:
+        super().__init__(f"SSML line {line}, column {column}: {message}")
+        self.line = line
+        self.column = column
+
+
 class InvalidControl(TTSError):
     """A synthesis control (speed, pitch, format, sample rate...) is out of range or unknown."""
 
