@@ -7,8 +7,9 @@ markup never reaches anything but expat and this module.
 
 The walk keeps reading state (prosody, voice) per element, emits text runs, units (``<say-as>``,
 ``<phoneme>``, ``<sub>``), breaks and block ends, collapses whitespace across them like a browser does for
-text (runs become one space; no space between two CJK characters), then merges runs with the same state into
-segments. A segment boundary is made at every prosody or voice change, so no sentence spans two prosodies.
+text (runs become one space; none between two CJK characters or next to CJK punctuation), then merges runs
+with the same state into segments. A segment boundary is made at every prosody or voice change, so no
+sentence spans two prosodies.
 """
 
 from __future__ import annotations
@@ -227,8 +228,8 @@ def _collapse_whitespace(events: list[_Event]) -> list[_Event]:
         kept.pop()
     texts: dict[int, list[str]] = {}
     for position, (text, index) in enumerate(kept):
-        if text == " " and _wide(kept[position - 1][0][-1:]) and _wide(kept[position + 1][0][:1]):
-            continue  # a line break between two Chinese characters is no space (kept[0] is never a space)
+        if text == " " and _no_space_between(kept[position - 1][0][-1:], kept[position + 1][0][:1]):
+            continue  # kept[0] and kept[-1] are never spaces
         texts.setdefault(index, []).append(text)
     out: list[_Event] = []
     for index, event in enumerate(events):
@@ -240,8 +241,11 @@ def _collapse_whitespace(events: list[_Event]) -> list[_Event]:
     return out
 
 
-def _wide(char: str) -> bool:
-    return bool(char) and unicodedata.east_asian_width(char) in ("W", "F")
+def _no_space_between(before: str, after: str) -> bool:
+    """Chinese needs no spaces: none between two wide characters, none next to wide punctuation (，。)."""
+    wide = [bool(c) and unicodedata.east_asian_width(c) in ("W", "F") for c in (before, after)]
+    punctuation = [w and unicodedata.category(c).startswith("P") for w, c in zip(wide, (before, after), strict=True)]
+    return all(wide) or any(punctuation)
 
 
 def _segments(events: list[_Event]) -> list[Segment]:
