@@ -345,3 +345,11 @@ def test_limits() -> None:
 
 def test_invalid_markup_is_a_text_error() -> None:
     assert issubclass(InvalidMarkup, TextError)
+
+
+def test_invalid_markup_is_a_422_with_its_own_code() -> None:
+    from ttsd.api.errors import status_of
+
+    error = error_of("<speak><p>")
+    assert status_of(error) == 422
+    assert error.code == "invalid_markup"
