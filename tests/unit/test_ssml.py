@@ -291,6 +291,12 @@ def test_entities_and_character_references() -> None:
         ('<speak><prosody pitch="-220Hz">y</prosody></speak>', 1, 8, "at or below 0 Hz"),
         ('<speak><prosody volume="150">y</prosody></speak>', 1, 8, "absolute volume is 0 to 100"),
         ('<speak><prosody volume="nan">y</prosody></speak>', 1, 8, "+6dB or -3dB"),
+        (
+            '<speak><prosody rate="0.4"><prosody rate="x-slow">y</prosody></prosody></speak>',
+            1,
+            28,
+            "<prosody> inside <prosody>: the combined rate must be within 0.25 to 4 (got 0.2)",
+        ),
         ('<speak><say-as interpret-as="weird">1</say-as></speak>', 1, 8, "accepted: digits, telephone, cardinal"),
         ('<speak><say-as interpret-as="date" format="yyyy">1</say-as></speak>', 1, 8, "ymd, mdy, dmy"),
         ('<speak><say-as interpret-as="cardinal" format="x">1</say-as></speak>', 1, 8, "takes no format"),
