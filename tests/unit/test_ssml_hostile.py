@@ -57,6 +57,9 @@ def check(markup: str, **kwargs: object) -> list[Segment] | TextError:
         return error
     assert all(isinstance(s, Segment) for s in segments)
     for segment in segments:
+        assert segment.text or segment.break_after_s is not None  # nothing empty but a pure pause
+        assert "  " not in segment.text  # whitespace runs are collapsed
+        assert not any(c in segment.text for c in "\t\n\r")
         assert 0.25**32 <= segment.prosody.rate <= 4.0**32
         assert segment.break_after_s is None or 0.0 <= segment.break_after_s <= 300.0
     return segments
