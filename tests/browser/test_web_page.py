@@ -220,7 +220,7 @@ def _check_highlight_follows_audio(page: Any) -> None:
         assert span["end"] > span["start"]  # only spoken units are highlighted, never punctuation
         assert span["start"] <= sample["t"] + 0.05  # never ahead of the audio
         later = [s for s in spans[sample["index"] + 1 :] if s["end"] > s["start"]]
-        assert not later or later[0]["start"] >= sample["t"] - 0.25  # and not behind it
+        assert not later or later[0]["start"] >= sample["t"] - 0.4  # and not far behind it (a loaded machine)
 
 
 def _check_subtitle_links(page: Any) -> None:

@@ -277,7 +277,12 @@ function showTimed(result) {
     span.dataset.index = String(index);
     span.dataset.start = String(stamp.start);
     span.dataset.end = String(stamp.end);
-    span.addEventListener("click", () => { $("player").currentTime = stamp.start; setCurrent(stampAt(stamp.start)); });
+    span.addEventListener("click", () => {
+      // 1 ms into the character: the media clock may land a hair before the exact start after a seek
+      const target = stamp.end > stamp.start ? Math.min(stamp.start + 0.001, stamp.end) : stamp.start;
+      $("player").currentTime = target;
+      setCurrent(stampAt(target));
+    });
     box.append(span);
     state.spans.push(span);
     previous = stamp.text;
