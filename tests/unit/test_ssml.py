@@ -53,6 +53,16 @@ def test_paragraphs_and_sentences_end_sentences() -> None:
     ]
 
 
+def test_text_before_a_block_ends_its_sentence() -> None:
+    segments = parse("<speak>引言<p>正文</p>结尾<s>一句</s></speak>")
+    assert [(s.text, s.sentence_end) for s in segments] == [
+        ("引言", True),
+        ("正文", True),
+        ("结尾", True),
+        ("一句", True),
+    ]
+
+
 def test_whitespace_collapses_like_a_browser_and_cjk_needs_no_space() -> None:
     markup = "<speak>\n  今天\n  天气很好，\n  we   walk\t in  the park 。\n</speak>"
     assert [s.text for s in parse(markup)] == ["今天天气很好，we walk in the park。"]

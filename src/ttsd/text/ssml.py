@@ -270,7 +270,9 @@ def _segments(events: list[_Event]) -> list[Segment]:
             else:
                 segments.append(Segment("", break_after_s=event.seconds))
             open_ = False
-        elif not event.end:
+        elif not event.end:  # text before a <p> or <s> ends its sentence too
+            if segments and segments[-1].text:
+                segments[-1] = replace(segments[-1], sentence_end=True)
             starts.append(len(segments))
             open_ = False
         else:
