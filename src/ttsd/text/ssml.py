@@ -177,11 +177,10 @@ class _Walker:
         rate = _value(element, "rate", lambda: values.rate_multiplier(attrs["rate"])) if "rate" in attrs else 1.0
         pitch = _value(element, "pitch", lambda: values.pitch_semitones(attrs["pitch"])) if "pitch" in attrs else 0.0
         volume = _value(element, "volume", lambda: values.volume_gain(attrs["volume"])) if "volume" in attrs else 1.0
-        return Prosody(
-            rate=round(outer.rate * rate, 6),
-            pitch_st=round(outer.pitch_st + pitch, 6),
-            volume=round(outer.volume * volume, 6),
-        )
+        try:
+            return values.compose(outer, rate=rate, pitch_st=pitch, volume=volume)
+        except values.BadValue as exc:
+            raise _error(element, f"<prosody> inside <prosody>: {exc}") from None
 
     def _voice(self, element: Element) -> str:
         name = _required(element, "name").strip()
@@ -271,7 +270,9 @@ def _segments(events: list[_Event]) -> list[Segment]:
             else:
                 segments.append(Segment("", break_after_s=event.seconds))
             open_ = False
-        elif not event.end:
+        elif not event.end:  # text before a <p> or <s> ends its sentence too
+            if segments and segments[-1].text:
+                segments[-1] = replace(segments[-1], sentence_end=True)
             starts.append(len(segments))
             open_ = False
         else:

@@ -11,6 +11,8 @@ import re
 import unicodedata
 from importlib import resources
 
+from ttsd.text.types import Prosody
+
 # <break strength>: seconds of silence (the durations Azure documents).
 BREAK_STRENGTHS = {
     "none": 0.0,
@@ -151,6 +153,15 @@ def volume_gain(value: str) -> float:
     if gain is None:
         raise BadValue(f"accepted: {VOLUME_FORMS}")
     return _within(gain, (0.0, MAX_VOLUME), "a volume gain")
+
+
+def compose(outer: Prosody, *, rate: float, pitch_st: float, volume: float) -> Prosody:
+    """Nested ``<prosody>``: rates and gains multiply, semitones add; the result keeps one element's bounds."""
+    return Prosody(
+        rate=_within(outer.rate * rate, RATE_RANGE, "the combined rate"),
+        pitch_st=_within(outer.pitch_st + pitch_st, PITCH_RANGE_ST, "the combined pitch shift in semitones"),
+        volume=_within(outer.volume * volume, (0.0, MAX_VOLUME), "the combined volume gain"),
+    )
 
 
 def interpret_as(value: str) -> str:
