@@ -21,7 +21,15 @@ from starlette.concurrency import run_in_threadpool
 
 from ttsd.api.deps import EngineDep, StateDep
 from ttsd.api.middleware import START_KEY
-from ttsd.api.schemas import OPENAI_MODELS, OPENAI_VOICES, AudioJSON, ControlFields, SpeechRequest, TTSRequest
+from ttsd.api.schemas import (
+    OPENAI_MODELS,
+    OPENAI_VOICES,
+    AudioJSON,
+    ControlFields,
+    SpeechRequest,
+    TTSRequest,
+    error_responses,
+)
 from ttsd.audio import AudioSpec, EncodedAudio, StreamEncoder, encode
 from ttsd.engine import AudioChunk, SynthesisRequest, TTSEngine
 from ttsd.errors import Cancelled, InvalidControl, UnknownVoice
@@ -42,12 +50,16 @@ AUDIO_RESPONSES: dict[int | str, dict[str, Any]] = {
         },
         "description": "The audio file (or a JSON body for encoding=base64).",
     },
-    400: {"description": "Malformed JSON"},
-    401: {"description": "Missing or wrong API key"},
-    413: {"description": "Text too long"},
-    422: {"description": "Invalid parameter or text"},
-    503: {"description": "Queue full or shutting down (Retry-After)"},
-    504: {"description": "Deadline passed"},
+    **error_responses(
+        {
+            400: "Malformed JSON",
+            401: "Missing or wrong API key",
+            413: "Text too long",
+            422: "Invalid parameter or text",
+            503: "Queue full or shutting down (Retry-After)",
+            504: "Deadline passed",
+        }
+    ),
 }
 
 
