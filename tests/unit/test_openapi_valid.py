@@ -14,13 +14,14 @@ import pytest
 from fastapi.testclient import TestClient
 from openapi_spec_validator import OpenAPIV31SpecValidator, validate
 from openapi_spec_validator.validation.exceptions import OpenAPIValidationError
+from pydantic import BaseModel
 
 from ttsd.api import create_app
 from ttsd.api.docs import ASSET_FILES, assets_dir
 from ttsd.api.schemas import SPEECH_EXAMPLES, TTS_EXAMPLES, ErrorResponse, SpeechRequest, TTSRequest
 from ttsd.config import Settings
 
-SYNTHESIS = {"/tts": TTSRequest, "/v1/audio/speech": SpeechRequest}
+SYNTHESIS: dict[str, type[BaseModel]] = {"/tts": TTSRequest, "/v1/audio/speech": SpeechRequest}
 
 
 @pytest.fixture(scope="module")

@@ -20,11 +20,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ttsd.config import Settings
+    from ttsd.config import load_settings
     from ttsd.errors import AssetError
 
     if args.model_dir is None:  # same default as `ttsd serve`: TTSD_MODEL_DIR, else the user cache dir
-        args.model_dir = Settings().model_dir
+        args.model_dir = load_settings().model_dir
 
     try:
         report = _convert(args) if args.action == "convert" else _info(args)
