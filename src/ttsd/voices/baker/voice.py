@@ -29,6 +29,7 @@ import torch
 from torch import Tensor
 
 from ttsd.errors import BackendUnavailable, InvalidControl, UnknownVoice
+from ttsd.paths import cache_dirs
 from ttsd.precision import auto_precision
 from ttsd.text.frontend import TextFrontend
 from ttsd.voices.baker import assets
@@ -384,7 +385,10 @@ def load(options: VoiceOptions) -> BakerVoice:
     vocoder.load_state_dict(state["vocoder"], strict=True)
     vocoder = vocoder.eval().to(device=device, dtype=vocoder_dtype).prepare()
     text_frontend = TextFrontend(
-        symbols_path=converted.symbols_path, lexicon=options.lexicon, max_phonemes=options.max_phonemes
+        symbols_path=converted.symbols_path,
+        lexicon=options.lexicon,
+        max_phonemes=options.max_phonemes,
+        cache_dir=cache_dirs(options.model_dir).root,  # grammar and jieba caches built by `ttsd model convert`
     )
     return BakerVoice(
         acoustic_model=acoustic_model,
