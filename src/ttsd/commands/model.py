@@ -10,6 +10,7 @@ Examples: ``ttsd model convert``, ``ttsd model convert --model-dir /models --for
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import time
 from pathlib import Path
@@ -95,6 +96,9 @@ def build_jieba_cache(dirs: CacheDirs) -> Path:
     tokenizer = jieba.Tokenizer()
     tokenizer.tmp_dir = str(dirs.jieba)
     tokenizer.initialize()
+    if dirs.jieba_cache.stat().st_mode & 0o044 != 0o044:  # jieba writes it 0600: let the service's user read it
+        with contextlib.suppress(PermissionError):
+            dirs.jieba_cache.chmod(0o644)
     return dirs.jieba_cache
 
 
