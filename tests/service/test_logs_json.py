@@ -149,6 +149,7 @@ def test_baker_serve_logs_are_json(tmp_path: Path, asset_dir: Path) -> None:
     assert list((tmp_path / "tmp").iterdir()) == [], "the start wrote to the temp dir"
 
 
+@pytest.mark.slow
 def test_fake_voice_serve_hides_library_chatter_at_info(tmp_path: Path) -> None:
     port = free_port()
     launcher = tmp_path / "launch.py"
@@ -163,6 +164,7 @@ def test_fake_voice_serve_hides_library_chatter_at_info(tmp_path: Path) -> None:
     assert (tmp_path / "jieba" / "jieba.cache").is_file()
 
 
+@pytest.mark.slow
 def test_fake_voice_serve_folds_library_loggers(tmp_path: Path) -> None:
     port = free_port()
     launcher = tmp_path / "launch.py"
