@@ -16,6 +16,7 @@ from ttsd.config import Settings
 from ttsd.engine import EngineConfig, TTSEngine
 from ttsd.lane import LoadedVoice
 from ttsd.metrics import Metrics
+from ttsd.paths import cache_dirs
 from ttsd.precision import resolve_precision
 from ttsd.serving.admission import AdmissionConfig
 from ttsd.serving.executors import make_executor, select_device
@@ -74,7 +75,7 @@ def build_frontend_for(settings: Settings, names: Sequence[str]) -> Frontend:
     return build_frontend(
         "baker" if needs_text else "fake",
         lexicon=settings.lexicon,
-        cache_dir=registry.text_cache_dir(settings.model_dir),
+        cache_dir=cache_dirs(settings.model_dir).root,
     )
 
 

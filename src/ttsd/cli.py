@@ -1,7 +1,8 @@
 """Command line: ``ttsd serve | synth | phonemes | bench | loadtest | model convert``.
 
 This module only parses arguments; each command lives in ``ttsd.commands.<name>`` and is imported lazily so that
-``ttsd phonemes`` never imports torch and ``ttsd --help`` is instant.
+``ttsd phonemes`` never imports torch and ``ttsd --help`` is instant. A bad setting (flag or TTSD_* variable)
+is reported in one line on stderr, exit status 2 (like argparse's own usage errors), never as a traceback.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any, get_args
 
-from ttsd.config import Settings
+from ttsd.config import ConfigError, Settings, load_settings
 
 COMMANDS = {
     "serve": "ttsd.commands.serve",
@@ -44,9 +45,10 @@ def _settings_flags(parser: argparse.ArgumentParser) -> None:
 
 
 def settings_from_args(args: argparse.Namespace) -> Settings:
-    """Settings from flags given on the command line, then the environment, then defaults."""
+    """Settings from flags given on the command line, then the environment, then defaults (:class:`ConfigError`
+    with a one-line message for a bad value)."""
     overrides = {key[4:]: value for key, value in vars(args).items() if key.startswith("set_") and value is not None}
-    return Settings(**overrides)
+    return load_settings(**overrides)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -67,7 +69,11 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    result: int = args._run(args)
+    try:
+        result: int = args._run(args)
+    except ConfigError as exc:
+        print(f"ttsd: error: {exc.message}", file=sys.stderr)
+        return 2
     return result
 
 

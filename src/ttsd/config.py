@@ -3,17 +3,23 @@
 Every field is a flat environment variable ``TTSD_<FIELD>`` (e.g. ``TTSD_MAX_BATCH_SIZE``) and a ``ttsd serve``
 flag (``--max-batch-size``). Groups of fields are handed to the layers that need them through the ``*_config``
 helpers, so nothing below ``api``/``cli`` sees the whole Settings object or the environment.
+
+List settings (:data:`IntList`, :data:`StrList`) read what a person writes: ``TTSD_BUCKET_EDGES="16 32 64"``,
+``16,32,64`` or JSON ``[16,32,64]`` (pydantic-settings would otherwise demand JSON). :func:`load_settings` is the
+edge's constructor: a bad value becomes one :class:`ConfigError` line naming the variable, its flag and an example.
 """
 
 from __future__ import annotations
 
 import itertools
+import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import BeforeValidator, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict, SettingsError
 
 Device = Literal["auto", "cpu", "cuda"]
 Precision = Literal["auto", "fp32", "mixed", "bf16", "fp16"]
@@ -22,6 +28,44 @@ LogFormat = Literal["text", "json"]
 # The Baker voice's phoneme budget per batch item (ids, eos included): long sentences are synthesized clause
 # by clause, which keeps the first streamed audio of a long text near 120 ms (docs/benchmarks.md).
 DEFAULT_MAX_PHONEMES = 96
+
+_LIST_SEPARATORS = re.compile(r"[\s,]+")
+
+
+def split_list(value: object) -> object:
+    """A list setting's raw value -> its items: JSON (``[16, 32]``), or words separated by spaces and/or commas
+    (``16 32``, ``16,32``, ``16, 32``); an empty string is an empty list. Lists (flags) are split item by item,
+    so ``--bucket-edges 16,32 64`` works too. Anything else is left to pydantic's own validation."""
+    if isinstance(value, str):
+        text = value.strip()
+        if text.startswith(("[", "{")):  # JSON (an object is then refused as "not a list" by pydantic)
+            try:
+                return json.loads(text)
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"not valid JSON ({exc.msg} at character {exc.pos})") from None
+        return _words(text)
+    if isinstance(value, list | tuple):
+        return [part for item in value for part in (_words(item) if isinstance(item, str) else [item])]
+    return value
+
+
+def _words(text: str) -> list[str]:
+    return [word for word in _LIST_SEPARATORS.split(text) if word]
+
+
+# Field types of list settings: read from the environment as written (NoDecode: not parsed as JSON first).
+IntList = Annotated[tuple[int, ...], NoDecode, BeforeValidator(split_list)]
+StrList = Annotated[tuple[str, ...], NoDecode, BeforeValidator(split_list)]
+# An example value per list setting, for error messages (the README shows the same forms).
+LIST_EXAMPLES = {"bucket_edges": "16 32 64 128 256", "cors_origins": "https://example.com https://app.example.com"}
+
+
+class ConfigError(ValueError):
+    """A setting has a bad value. ``message`` is one line naming the variable and flag, with an example."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,7 +144,9 @@ class Settings(BaseSettings):
     max_wait_ms: float = Field(10.0, ge=0, le=10_000, description="Longest wait for a batch to fill.")
     max_batch_frames: int = Field(12000, ge=100, description="Padded mel frames per batch, at most.")
     max_queue: int = Field(512, ge=1, description="Queued items, at most; past it requests get 503.")
-    bucket_edges: tuple[int, ...] = Field((16, 32, 64, 128, 256), description="Length bucket edges (ids).")
+    bucket_edges: IntList = Field(
+        (16, 32, 64, 128, 256), description="Length bucket edges (ids): '16 32 64', '16,32,64' or '[16,32,64]'."
+    )
     request_timeout_s: float = Field(60.0, gt=0, description="Default per-request deadline.")
     max_text_chars: int = Field(5000, ge=1, description="Longest accepted input text.")
     max_phonemes: int = Field(
@@ -113,7 +159,9 @@ class Settings(BaseSettings):
     drain_timeout_s: float = Field(25.0, ge=0, description="Grace period for in-flight work at shutdown.")
     warmup: bool = Field(True, description="Run warm-up batches before reporting ready.")
     api_key: SecretStr | None = Field(None, description="If set, requests need 'Authorization: Bearer <key>'.")
-    cors_origins: tuple[str, ...] = Field((), description="Origins allowed by CORS (none by default).")
+    cors_origins: StrList = Field(
+        (), description="Origins allowed by CORS, space- or comma-separated, or a JSON list (none by default)."
+    )
 
     @field_validator("bucket_edges")
     @classmethod
@@ -139,3 +187,51 @@ class Settings(BaseSettings):
             max_queue=self.max_queue,
             bucket_edges=self.bucket_edges,
         )
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Settings from ``overrides`` (command-line flags), then the environment, then defaults; a bad value raises
+    :class:`ConfigError` with one line (``error_line``) instead of pydantic's multi-line report."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        raise ConfigError(error_line(exc)) from None
+    except SettingsError as exc:  # a value pydantic-settings itself could not decode
+        raise ConfigError(f"invalid setting: {exc}") from None
+
+
+def error_line(exc: ValidationError) -> str:
+    """One line for a Settings validation error: which variable and flag, what is wrong, and an example."""
+    errors = exc.errors(include_url=False)
+    first = errors[0]
+    loc = first.get("loc", ())
+    name = str(loc[0]) if loc else ""
+    env, flag = f"TTSD_{name.upper()}", "--" + name.replace("_", "-")
+    problem = str(first.get("msg", "invalid value")).removeprefix("Value error, ")
+    if len(loc) > 1 and isinstance(loc[1], int):
+        problem = f"item {loc[1] + 1}: {problem}"
+    field = Settings.model_fields.get(name)
+    if field is not None and field.annotation is not SecretStr and field.annotation != SecretStr | None:
+        problem += f" (got {_shown(first.get('input'))})"
+    line = f"{env} ({flag}): {problem}"
+    example = _example(name)
+    if example is not None:
+        line += f"; for example {env}={json.dumps(example) if ' ' in example else example}"
+    if len(errors) > 1:
+        line += f" [and {len(errors) - 1} more invalid setting(s)]"
+    return line
+
+
+def _shown(value: object, limit: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _example(name: str) -> str | None:
+    """A valid value to show next to an error: the list forms, else the field's default."""
+    if name in LIST_EXAMPLES:
+        return LIST_EXAMPLES[name]
+    field = Settings.model_fields.get(name)
+    if field is None or field.default is None:
+        return {"threads": "4"}.get(name)
+    return str(field.default).lower() if isinstance(field.default, bool) else str(field.default)

@@ -6,7 +6,7 @@ output audio), so the schema, the engine and the docs cannot disagree.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -15,6 +15,44 @@ from ttsd.controls import ENERGY_RANGE, INTONATION_RANGE, PITCH_RANGE, SPEED_RAN
 from ttsd.engine import InputType
 
 EXAMPLE_TEXT = "欢迎使用中文语音合成服务。"
+EXAMPLE_LONG_TEXT = "今天是2024年3月5日，气温18℃。我们一起去公园散步吧！路上顺便买一杯3.5元的豆浆。"
+# Request examples, in FastAPI's ``openapi_examples`` shape (summary + value). The values are also the JSON
+# schema's ``examples`` (what generated clients and /docs' "Try it out" start from: the first one).
+TTS_EXAMPLES: dict[str, dict[str, Any]] = {
+    "chinese": {"summary": "Chinese text, WAV", "value": {"text": EXAMPLE_TEXT}},
+    "controls": {
+        "summary": "Numbers and dates read out; faster, higher, MP3",
+        "value": {"text": EXAMPLE_LONG_TEXT, "speed": 1.2, "pitch": 0.5, "format": "mp3"},
+    },
+    "stream": {
+        "summary": "Streaming: raw 16 kHz PCM, sentence by sentence",
+        "value": {"text": EXAMPLE_LONG_TEXT, "stream": True, "format": "pcm", "sample_rate": 16000},
+    },
+    "base64": {"summary": "JSON body with base64 audio", "value": {"text": EXAMPLE_TEXT, "encoding": "base64"}},
+}
+SPEECH_EXAMPLES: dict[str, dict[str, Any]] = {
+    "chinese": {
+        "summary": "Chinese text, WAV",
+        "value": {"model": "tts-1", "input": EXAMPLE_TEXT, "voice": "alloy", "response_format": "wav"},
+    },
+    "slower": {
+        "summary": "Slower, MP3 (OpenAI's default format)",
+        "value": {"model": "tts-1", "input": EXAMPLE_LONG_TEXT, "voice": "alloy", "speed": 0.9},
+    },
+    "stream": {
+        "summary": "Streaming raw PCM (24 kHz s16le), sentence by sentence",
+        "value": {"model": "tts-1", "input": EXAMPLE_LONG_TEXT, "response_format": "pcm", "stream": True},
+    },
+}
+# One error body per status the synthesis routes answer with (messages as the service writes them).
+ERROR_EXAMPLES: dict[int, tuple[str, str, str | None]] = {
+    400: ("invalid_json", "the request body is not valid JSON", None),
+    401: ("unauthorized", "missing or invalid API key (Authorization: Bearer)", None),
+    413: ("text_too_long", "text is 6200 characters long; the limit is 5000", None),
+    422: ("invalid_parameter", "speed: Input should be less than or equal to 4", "speed"),
+    503: ("queue_full", "the server is busy (512 items queued); retry later", None),
+    504: ("timeout", "the request's deadline passed while it was queued", None),
+}
 OPENAI_MODELS: tuple[str, ...] = ("tts-1", "tts-1-hd", "gpt-4o-mini-tts")
 _RATES = ", ".join(map(str, SAMPLE_RATES))
 
@@ -74,7 +112,7 @@ class TTSRequest(ControlFields):
 
     model_config = ConfigDict(
         extra="forbid",
-        json_schema_extra={"examples": [{"text": EXAMPLE_TEXT}, {"text": EXAMPLE_TEXT, "speed": 1.2, "format": "mp3"}]},
+        json_schema_extra={"examples": [example["value"] for example in TTS_EXAMPLES.values()]},
     )
 
     text: str = Field(..., min_length=1, description="Text to speak (Mandarin).", examples=[EXAMPLE_TEXT])
@@ -95,7 +133,7 @@ class SpeechRequest(ControlFields):
 
     model_config = ConfigDict(
         extra="ignore",  # OpenAI clients may send fields newer than this server; unknown ones are ignored
-        json_schema_extra={"examples": [{"model": "tts-1", "input": EXAMPLE_TEXT, "voice": "alloy"}]},
+        json_schema_extra={"examples": [example["value"] for example in SPEECH_EXAMPLES.values()]},
     )
 
     model: str = Field("tts-1", description="tts-1, tts-1-hd, gpt-4o-mini-tts or ttsd (all use the loaded voice).")
@@ -149,7 +187,38 @@ class ErrorBody(BaseModel):
 class ErrorResponse(BaseModel):
     """Every error response has this shape."""
 
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"error": {"code": "invalid_parameter", "message": ERROR_EXAMPLES[422][1], "param": "speed"}},
+                {"error": {"code": "queue_full", "message": ERROR_EXAMPLES[503][1]}},
+            ]
+        }
+    )
+
     error: ErrorBody
+
+
+def error_example(status: int) -> dict[str, Any]:
+    """The example body of an error response with this status (see :data:`ERROR_EXAMPLES`)."""
+    code, message, param = ERROR_EXAMPLES[status]
+    body: dict[str, Any] = {"code": code, "message": message}
+    if param is not None:
+        body["param"] = param
+    return {"error": body}
+
+
+def error_responses(descriptions: dict[int, str]) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` entries for these error statuses: the :class:`ErrorResponse` schema plus an example
+    body each, for a route's ``responses=`` (``{200: ..., **error_responses({422: "Invalid text"})}``)."""
+    return {
+        status: {
+            "model": ErrorResponse,
+            "description": description,
+            "content": {"application/json": {"example": error_example(status)}},
+        }
+        for status, description in descriptions.items()
+    }
 
 
 class VoiceCard(BaseModel):

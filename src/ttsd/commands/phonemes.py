@@ -34,7 +34,11 @@ def read_text(text: str, file: Path | None) -> str:
 
 def run(args: argparse.Namespace) -> int:
     from ttsd.errors import TTSError
+    from ttsd.logs import configure_logging
+    from ttsd.paths import cache_dirs
     from ttsd.text.frontend import TextFrontend
+
+    configure_logging("warning", "text")  # the libraries' chatter (jieba's "Building prefix dict...") stays off
     from ttsd.voices.baker.assets import symbols_path
 
     try:
@@ -42,6 +46,7 @@ def run(args: argparse.Namespace) -> int:
             symbols_path=symbols_path(model_dir=args.model_dir),
             lexicon=args.lexicon,
             max_phonemes=args.max_phonemes,
+            cache_dir=cache_dirs(args.model_dir).root,
         )
         utterances = frontend.process(read_text(args.text, args.file))
     except TTSError as exc:

@@ -14,10 +14,10 @@ import json
 import logging
 import os
 import socket
-import sys
-from datetime import UTC, datetime
 from types import FrameType
 from typing import TYPE_CHECKING, Any
+
+from ttsd.logs import configure_logging
 
 if TYPE_CHECKING:
     from ttsd.api.deps import ServiceState
@@ -40,34 +40,6 @@ def run(args: argparse.Namespace) -> int:
     if settings.workers > 1:
         return _run_workers(settings)
     return _run_single(settings)
-
-
-class JsonFormatter(logging.Formatter):
-    """One JSON object per line: time, level, logger, message (+ exception text)."""
-
-    def format(self, record: logging.LogRecord) -> str:
-        entry: dict[str, Any] = {
-            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
-            "level": record.levelname.lower(),
-            "logger": record.name,
-            "message": record.getMessage(),
-        }
-        if record.exc_info:
-            entry["exception"] = self.formatException(record.exc_info)
-        return json.dumps(entry, ensure_ascii=False)
-
-
-def configure_logging(level: str, fmt: str) -> None:
-    """Configure the root logger once, at the edge; uvicorn's loggers propagate to it."""
-    handler = logging.StreamHandler(sys.stderr)
-    if fmt == "json":
-        handler.setFormatter(JsonFormatter())
-    else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s"))
-    logging.basicConfig(level=level.upper(), handlers=[handler], force=True)
-    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
-        logging.getLogger(name).handlers.clear()
-        logging.getLogger(name).propagate = True
 
 
 def _uvicorn_options(settings: Settings) -> dict[str, Any]:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable
-from pathlib import Path
 from typing import cast
 
 from ttsd.errors import UnknownVoice
@@ -74,9 +73,3 @@ def family_of(name: str) -> str:
     if base in SPEAKER_FAMILIES:
         return SPEAKER_FAMILIES[base]
     raise UnknownVoice(f"unknown voice {name!r}; families: {', '.join(available())}")
-
-
-def text_cache_dir(model_dir: Path | None) -> Path | None:
-    """Where the front end keeps its compiled grammar and dictionary caches: beside the converted weights when
-    a model dir is configured (images bake both in), else the user cache dir (``None``)."""
-    return None if model_dir is None else model_dir / "text"

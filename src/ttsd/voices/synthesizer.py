@@ -16,6 +16,7 @@ import numpy as np
 
 from ttsd.config import DEFAULT_MAX_PHONEMES
 from ttsd.controls import Controls
+from ttsd.paths import cache_dirs
 from ttsd.subtitles import Timestamp
 from ttsd.text.types import Frontend, Segment, Sentence
 from ttsd.voices.base import BatchItem, FloatArray, IntArray, Rendered, Utterance, Voice
@@ -125,5 +126,6 @@ def load_voice(
         threads=threads,
     )
     voice = load_family(name, options)
-    frontend = build_frontend(name, lexicon=Path(lexicon) if lexicon is not None else None)
+    lexicon_path = Path(lexicon) if lexicon is not None else None
+    frontend = build_frontend(name, lexicon=lexicon_path, cache_dir=cache_dirs(options.model_dir).root)
     return Synthesizer(voice=voice, frontend=frontend)

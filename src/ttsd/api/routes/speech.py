@@ -15,14 +15,24 @@ import contextlib
 import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Body, Request, Response
 from fastapi.responses import JSONResponse, StreamingResponse
 
 from ttsd.api.deps import EngineDep
 from ttsd.api.errors import count_rejection
-from ttsd.api.schemas import OPENAI_MODELS, AudioJSON, ControlFields, SpeechRequest, TimedSpeechJSON, TTSRequest
+from ttsd.api.schemas import (
+    OPENAI_MODELS,
+    SPEECH_EXAMPLES,
+    TTS_EXAMPLES,
+    AudioJSON,
+    ControlFields,
+    SpeechRequest,
+    TimedSpeechJSON,
+    TTSRequest,
+    error_responses,
+)
 from ttsd.audio import AudioSpec
 from ttsd.controls import Controls
 from ttsd.engine import Speech, SpeechStream, SynthesisRequest, TTSEngine
@@ -47,12 +57,16 @@ AUDIO_RESPONSES: dict[int | str, dict[str, Any]] = {
         "description": "The audio file; JSON with timestamps (or base64 for encoding=base64); NDJSON when "
         "streaming with timestamps.",
     },
-    400: {"description": "Malformed JSON"},
-    401: {"description": "Missing or wrong API key"},
-    413: {"description": "Text too long"},
-    422: {"description": "Invalid parameter, text or markup"},
-    503: {"description": "Busy or shutting down (Retry-After)"},
-    504: {"description": "Deadline passed"},
+    **error_responses(
+        {
+            400: "Malformed JSON",
+            401: "Missing or wrong API key",
+            413: "Text too long",
+            422: "Invalid parameter, text or markup",
+            503: "Busy or shutting down (Retry-After)",
+            504: "Deadline passed",
+        }
+    ),
 }
 
 
@@ -69,7 +83,9 @@ class _Job:
 
 
 @router.post("/tts", responses=AUDIO_RESPONSES, summary="Synthesize speech (original ttsd endpoint)")
-async def tts(body: TTSRequest, request: Request, engine: EngineDep) -> Response:
+async def tts(
+    body: Annotated[TTSRequest, Body(openapi_examples=TTS_EXAMPLES)], request: Request, engine: EngineDep
+) -> Response:
     """Mandarin text (or SSML) in, ``audio/wav`` out (or another ``format``; ``encoding=base64`` or
     ``timestamps`` for a JSON body)."""
     if body.stream and body.encoding == "base64":
@@ -81,7 +97,9 @@ async def tts(body: TTSRequest, request: Request, engine: EngineDep) -> Response
 
 
 @router.post("/v1/audio/speech", responses=AUDIO_RESPONSES, summary="OpenAI-compatible speech synthesis")
-async def speech(body: SpeechRequest, request: Request, engine: EngineDep) -> Response:
+async def speech(
+    body: Annotated[SpeechRequest, Body(openapi_examples=SPEECH_EXAMPLES)], request: Request, engine: EngineDep
+) -> Response:
     """Works with OpenAI clients: ``model`` (tts-1, tts-1-hd, ttsd), ``input``, ``voice`` (OpenAI voice names
     map to the default voice), ``response_format``, ``speed``; plus ``stream``, SSML, timestamps and ttsd's
     controls."""

@@ -1,0 +1,46 @@
+"""Where ttsd keeps what it builds once and reads at every start: converted weights, the text normalization
+grammar and jieba's dictionary cache, all under one root (``TTSD_MODEL_DIR``, else the user cache dir).
+
+``ttsd model convert`` (run by ``scripts/install.sh`` and the images' build) fills the root, so that a container
+start only reads it and writes nothing to the temp dir (jieba's default for its cache is ``/tmp/jieba.cache``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+APP_NAME = "ttsd"
+JIEBA_SUBDIR = "jieba"  # the text front end's convention: TextFrontend(cache_dir=root) keeps jieba in root/jieba
+JIEBA_CACHE_FILE = "jieba.cache"  # jieba's own name for the default dictionary's cache
+
+
+@dataclass(frozen=True, slots=True)
+class CacheDirs:
+    """The cache folders under one root.
+
+    * ``root``: converted weights; pass it as ``TextFrontend(cache_dir=root)``.
+    * ``grammar``: where the text normalizer puts its versioned grammar folder (``wetext-<version>-...``).
+    * ``jieba``: jieba's ``tmp_dir`` (its cache file is :attr:`jieba_cache`).
+    """
+
+    root: Path
+    grammar: Path
+    jieba: Path
+
+    @property
+    def jieba_cache(self) -> Path:
+        return self.jieba / JIEBA_CACHE_FILE
+
+
+def user_cache_dir() -> Path:
+    """The user cache dir for ttsd (e.g. ``~/.cache/ttsd``)."""
+    import platformdirs
+
+    return Path(platformdirs.user_cache_dir(APP_NAME))
+
+
+def cache_dirs(model_dir: Path | None = None) -> CacheDirs:
+    """The cache folders under ``model_dir`` (``Settings.model_dir``), or under the user cache dir when unset."""
+    root = Path(model_dir).expanduser() if model_dir is not None else user_cache_dir()
+    return CacheDirs(root=root, grammar=root, jieba=root / JIEBA_SUBDIR)
