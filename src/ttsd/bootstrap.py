@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 from ttsd import __version__
 from ttsd.config import Settings
@@ -24,6 +25,9 @@ from ttsd.text.types import Frontend
 from ttsd.voices import registry
 from ttsd.voices.options import VoiceOptions
 from ttsd.voices.synthesizer import build_frontend
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
 
 log = logging.getLogger(__name__)
 
@@ -113,3 +117,11 @@ def build_engine(
         load=load,
         on_failure=on_failure,
     )
+
+
+def build_app(settings: Settings, *, on_failure: Callable[[BaseException], None] | None = None) -> FastAPI:
+    """The HTTP app around an engine built from ``settings`` (what ``ttsd serve`` runs)."""
+    from ttsd.api import create_app
+
+    metrics = Metrics()
+    return create_app(settings, engine=build_engine(settings, metrics, on_failure=on_failure), metrics=metrics)

@@ -22,8 +22,8 @@ import httpx
 import pytest
 import uvicorn
 
-from ttsd.api import create_app
 from ttsd.api.schemas import TTS_EXAMPLES
+from ttsd.bootstrap import build_app
 from ttsd.config import Settings
 
 pytestmark = pytest.mark.browser
@@ -78,7 +78,7 @@ def _live_server() -> Iterator[str]:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning", ws="none")
+    config = uvicorn.Config(build_app(settings), host="127.0.0.1", port=port, log_level="warning", ws="none")
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

@@ -20,10 +20,8 @@ import httpx
 import pytest
 import uvicorn
 
-from ttsd.api import create_app
-from ttsd.bootstrap import build_engine
+from ttsd.bootstrap import build_app
 from ttsd.config import Settings
-from ttsd.metrics import Metrics
 
 pytestmark = pytest.mark.browser
 
@@ -79,9 +77,7 @@ def _live_server(max_text_chars: int = 200) -> Iterator[str]:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    metrics = Metrics()
-    app = create_app(settings, engine=build_engine(settings, metrics), metrics=metrics)
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", ws="none")
+    config = uvicorn.Config(build_app(settings), host="127.0.0.1", port=port, log_level="warning", ws="none")
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

@@ -22,7 +22,8 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest_api import free_port
+
+from tests.service.api_helpers import free_port
 
 SRC = Path(__file__).resolve().parents[2] / "src"
 LIBRARY_LOGGERS = {"wetext", "jieba"}

@@ -16,9 +16,9 @@ from openapi_spec_validator import OpenAPIV31SpecValidator, validate
 from openapi_spec_validator.validation.exceptions import OpenAPIValidationError
 from pydantic import BaseModel
 
-from ttsd.api import create_app
 from ttsd.api.docs import ASSET_FILES, assets_dir
 from ttsd.api.schemas import SPEECH_EXAMPLES, TTS_EXAMPLES, ErrorResponse, SpeechRequest, TTSRequest
+from ttsd.bootstrap import build_app
 from ttsd.config import Settings
 
 SYNTHESIS: dict[str, type[BaseModel]] = {"/tts": TTSRequest, "/v1/audio/speech": SpeechRequest}
@@ -26,7 +26,7 @@ SYNTHESIS: dict[str, type[BaseModel]] = {"/tts": TTSRequest, "/v1/audio/speech":
 
 @pytest.fixture(scope="module")
 def client() -> Iterator[TestClient]:
-    app = create_app(Settings(voice="fake", warmup=False))
+    app = build_app(Settings(voice="fake", warmup=False))
     with TestClient(app) as test_client:
         deadline = time.monotonic() + 30
         while test_client.get("/readyz").status_code != 200:
