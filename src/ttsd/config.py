@@ -57,7 +57,11 @@ def _words(text: str) -> list[str]:
 IntList = Annotated[tuple[int, ...], NoDecode, BeforeValidator(split_list)]
 StrList = Annotated[tuple[str, ...], NoDecode, BeforeValidator(split_list)]
 # An example value per list setting, for error messages (the README shows the same forms).
-LIST_EXAMPLES = {"bucket_edges": "16 32 64 128 256", "cors_origins": "https://example.com https://app.example.com"}
+LIST_EXAMPLES = {
+    "bucket_edges": "16 32 64 128 256",
+    "cors_origins": "https://example.com https://app.example.com",
+    "voices": "baker kokoro",
+}
 
 
 class ConfigError(ValueError):
@@ -106,7 +110,7 @@ class Settings(BaseSettings):
         description="Default voice: a family (baker, kokoro, sambert, fake for tests) or a speaker (zm_yunjian); "
         "requests without a voice, and OpenAI voice names (alloy...), get it.",
     )
-    voices: tuple[str, ...] = Field(
+    voices: StrList = Field(
         (),
         description="Voice families to load (default: the default voice's family plus every other installed "
         "family among baker and kokoro).",

@@ -44,6 +44,7 @@ router = APIRouter(tags=["speech"])
 
 AUDIO_RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {
+        "model": TimedSpeechJSON,
         "content": {
             "audio/wav": {},
             "audio/mpeg": {},
@@ -51,7 +52,6 @@ AUDIO_RESPONSES: dict[int | str, dict[str, Any]] = {
             "audio/aac": {},
             "audio/flac": {},
             "audio/pcm": {},
-            "application/json": {"schema": {"$ref": "#/components/schemas/TimedSpeechJSON"}},
             "application/x-ndjson": {},
         },
         "description": "The audio file; JSON with timestamps (or base64 for encoding=base64); NDJSON when "
