@@ -6,7 +6,8 @@ sentence splitting and pinyin see the original text) and cached on disk under ``
 processes only read the cache (about 0.25 s instead of about 9 s). Sentences without digits or
 number-like symbols skip the FST entirely.
 
-Around the grammar we fix a few inputs it reads badly (``1,000``, ``¥12.5元``, ``10%-20%``, ``1990-2000``,
+Before the grammar, :mod:`ttsd.text.rewrite` reads codes, phone numbers, money with a symbol, scores... the way
+customer-service speech reads them. Around the grammar we also fix a few inputs it reads badly (``1,000``, ``¥12.5元``, ``10%-20%``, ``1990-2000``,
 full-width ``～``/``—`` ranges, control characters) and, as a safety net, read any digit it leaves
 behind one by one.
 
@@ -27,6 +28,7 @@ import unicodedata
 from collections.abc import Callable
 from pathlib import Path
 
+from ttsd.text.rewrite import rewrite
 from ttsd.text.split import split_to_budget
 
 log = logging.getLogger(__name__)
@@ -150,7 +152,9 @@ class TextNormalizer:
         """Normalized text: numbers, dates, times, money, units... spelled in Chinese characters."""
         text = clean(text)
         if _NEEDS_TN.search(text):
-            text = self._run_grammar(prefix_for_grammar(text))
+            text = rewrite(prefix_for_grammar(text))
+        if _NEEDS_TN.search(text):
+            text = self._run_grammar(text)
         return read_leftovers(text)
 
     def _run_grammar(self, text: str) -> str:
