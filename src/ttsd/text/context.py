@@ -37,13 +37,17 @@ def de_reading(text: str, index: int, *, in_phrase: bool) -> str | None:
     return None
 
 
-def is_adverbial_de(word: str, flag: str) -> bool:
-    """Whether a jieba word ending in 地 (with its dictionary tag) is the adverbial particle."""
+def is_adverbial_de(word: str, flag: str, *, previous: str = "") -> bool:
+    """Whether a jieba word ending in 地 (with its dictionary tag and the word before it) is the adverbial
+    particle: a standalone 地 tagged ``uv`` or after a reduplication (慢慢 地), 轻轻地, or a ``z`` word."""
     if word == "地":
-        return flag == "uv"
-    stem = word[:-1]
-    reduplicated = len(stem) >= 2 and stem[-1] == stem[-2]
-    return reduplicated or flag == "z"
+        return flag == "uv" or reduplicated(previous)
+    return reduplicated(word[:-1]) or flag == "z"
+
+
+def reduplicated(stem: str) -> bool:
+    """慢慢, 轻轻, 高高兴兴: the last two characters are the same."""
+    return len(stem) >= 2 and stem[-1] == stem[-2]
 
 
 def bu_sandhi(text: str, syllables: list[str], *, frozen: Sequence[bool]) -> list[int]:

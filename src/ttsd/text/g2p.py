@@ -29,7 +29,7 @@ from pypinyin import Style, lazy_pinyin
 from pypinyin.constants import PHRASES_DICT, PINYIN_DICT
 from pypinyin.seg import mmseg
 
-from ttsd.text.context import ParticleCutter, bu_sandhi, de_reading, is_adverbial_de
+from ttsd.text.context import ParticleCutter, bu_sandhi, de_reading, is_adverbial_de, reduplicated
 from ttsd.text.lexicon import Lexicon, is_latin_word
 from ttsd.text.normalize import spell_latin
 from ttsd.text.pinyin import syllable_to_phones
@@ -149,12 +149,14 @@ class G2P:
                 if found is not None and found != syllables[i]:
                     syllables[i], sources[i] = found, "rule"
         if "地" in chunk:
-            start = 0
+            start, previous = 0, ""
             for word, flag in self._pos_cut(chunk):
                 end = start + len(word)
-                if word.endswith("地") and is_adverbial_de(word, flag):
+                if word.endswith("地") and is_adverbial_de(word, flag, previous=previous):
                     syllables[end - 1], sources[end - 1] = "de5", "rule"
-                start = end
+                elif word.startswith("地") and reduplicated(previous):  # jieba's HMM glued 地 to the verb
+                    syllables[start], sources[start] = "de5", "rule"
+                start, previous = end, word
 
     def _pos_cut(self, text: str) -> list[tuple[str, str]]:
         with self._pos_lock:
