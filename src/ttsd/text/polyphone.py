@@ -107,7 +107,8 @@ class PolyphoneModel:
         ids = [self._char_ids[_BOS], *(self._char_ids.get(ch, unk) for ch in sentence), self._char_ids[_EOS]]
         x = self._emb[np.array(ids, dtype=np.int64)]
         positions = [i + 1 for i in targets]
-        hidden = np.concatenate([self._fw.run(x)[positions], self._bw.run(x[::-1])[::-1][positions]], axis=1)
+        forward, backward = _run_both(self._fw, self._bw, x)
+        hidden = np.concatenate([forward[positions], backward[positions]], axis=1)
         logits = np.maximum(hidden @ self._w0 + self._b0, 0.0) @ self._w1 + self._b1
         out: dict[int, dict[str, float]] = {}
         for row, index in enumerate(targets):
@@ -123,22 +124,30 @@ class _Direction:
     """One direction of the LSTM (PyTorch gate order i, f, g, o)."""
 
     def __init__(self, weights: Mapping[str, _F32], suffix: str) -> None:
-        self._w_ih = np.ascontiguousarray(weights[f"lstm.weight_ih_l0{suffix}"].T, dtype=np.float32)
-        self._w_hh = np.ascontiguousarray(weights[f"lstm.weight_hh_l0{suffix}"].T, dtype=np.float32)
-        self._bias = (weights[f"lstm.bias_ih_l0{suffix}"] + weights[f"lstm.bias_hh_l0{suffix}"]).astype(np.float32)
-        self._size = self._w_hh.shape[0]
+        self.w_ih = np.ascontiguousarray(weights[f"lstm.weight_ih_l0{suffix}"].T, dtype=np.float32)
+        self.w_hh = np.ascontiguousarray(weights[f"lstm.weight_hh_l0{suffix}"].T, dtype=np.float32)
+        self.bias = (weights[f"lstm.bias_ih_l0{suffix}"] + weights[f"lstm.bias_hh_l0{suffix}"]).astype(np.float32)
+        self.size = self.w_hh.shape[0]
 
-    def run(self, x: _F32) -> _F32:
-        """Hidden states ``[T, H]`` for inputs ``[T, D]`` read in order."""
-        n = self._size
-        gates_in = x @ self._w_ih + self._bias
-        h = np.zeros(n, dtype=np.float32)
-        c = np.zeros(n, dtype=np.float32)
-        out = np.empty((x.shape[0], n), dtype=np.float32)
-        for t in range(x.shape[0]):
-            gates = gates_in[t] + h @ self._w_hh
-            sig = 1.0 / (1.0 + np.exp(-gates))
-            c = sig[n : 2 * n] * c + sig[:n] * np.tanh(gates[2 * n : 3 * n])
-            h = sig[3 * n :] * np.tanh(c)
-            out[t] = h
-        return out
+
+def _run_both(fw: _Direction, bw: _Direction, x: _F32) -> tuple[_F32, _F32]:
+    """Both directions in one loop (half the per-step Python overhead): hidden states ``[T, H]`` each,
+    the backward ones in input order."""
+    n = fw.size
+    steps = x.shape[0]
+    gin_f = x @ fw.w_ih + fw.bias
+    gin_b = x[::-1] @ bw.w_ih + bw.bias
+    h = np.zeros(2 * n, dtype=np.float32)
+    c = np.zeros((2, n), dtype=np.float32)
+    w_hh = np.zeros((2 * n, 8 * n), dtype=np.float32)
+    w_hh[:n, : 4 * n] = fw.w_hh
+    w_hh[n:, 4 * n :] = bw.w_hh
+    out = np.empty((steps, 2, n), dtype=np.float32)
+    for t in range(steps):
+        gates = (np.concatenate([gin_f[t], gin_b[t]]) + h @ w_hh).reshape(2, 4 * n)
+        sig = 1.0 / (1.0 + np.exp(-gates))
+        c = sig[:, n : 2 * n] * c + sig[:, :n] * np.tanh(gates[:, 2 * n : 3 * n])
+        hh = sig[:, 3 * n :] * np.tanh(c)
+        out[t] = hh
+        h = hh.reshape(-1)
+    return out[:, 0], out[::-1, 1]

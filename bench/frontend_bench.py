@@ -1,0 +1,73 @@
+"""Front-end speed: ms per 1,000 characters and time to the first sentence, before and after issue 9.
+
+Usage (from the repository root):
+  PYTHONPATH=src python bench/frontend_bench.py                  # this tree (the lazy sentences() path)
+  PYTHONPATH=/work/main/src python bench/frontend_bench.py       # an older tree: its process() path
+Texts: the benchmark paragraph (src/ttsd/data/bench_paragraph.txt) and a 5,000-character customer-service
+text with digits, built deterministically below. Warm figures (grammar, jieba and model loaded first),
+median of 3 runs.
+"""
+
+from __future__ import annotations
+
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+_PARTS = (
+    "您的验证码是382915，5分钟内有效。",
+    "您的订单号2024091712345已于2024年9月17日10:43发货，总价￥35.5万元。",
+    "客服电话400-820-8820，营业时间10:00-22:00，涨幅3.5%，气温-3℃到25℃。",
+    "他慢慢地走了过来，我得去银行还钱，长江是中国最长的河流。",
+)
+
+
+def digits_text(size: int = 5000) -> str:
+    text = ""
+    i = 0
+    while len(text) < size:
+        text += _PARTS[i % len(_PARTS)]
+        i += 1
+    return text[:size]
+
+
+def median_s(fn: Callable[[], object], runs: int = 3) -> float:
+    times = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def main() -> None:
+    import ttsd.text.frontend as module
+    from ttsd.text.frontend import TextFrontend
+
+    paragraph = (ROOT / "src/ttsd/data/bench_paragraph.txt").read_text(encoding="utf-8").strip()
+    long_text = digits_text()
+    cache = Path(tempfile.gettempdir()) / "ttsd-bench-cache"
+    symbols = ROOT / "tests/fixtures/baker_mapper.json"
+    frontend = TextFrontend(symbols_path=symbols, cache_dir=cache)
+    frontend.warmup()
+    lazy = hasattr(frontend, "sentences")
+    print(f"tree: {Path(module.__file__).parents[3]}  path: {'sentences()' if lazy else 'process()'}")
+    for name, text in (("bench paragraph", paragraph), ("5,000 chars with digits", long_text)):
+        seconds = median_s(lambda t=text: frontend.process(t))
+        print(f"{name}: {len(text)} chars, process() {seconds * 1000:.0f} ms = {seconds * 1e6 / len(text):.1f} ms/1k chars")
+    if lazy and hasattr(__import__("ttsd.voices.baker.phones").voices.baker.phones, "baker_budget"):
+        from ttsd.voices.baker.phones import baker_budget
+
+        first = median_s(lambda: next(frontend.sentences(long_text, budget=baker_budget(160))))
+        print(f"5,000 chars with digits: first Sentence after {first * 1000:.1f} ms")
+    else:
+        print("5,000 chars with digits: first utterance only after the whole text (process() is eager)")
+    sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()
