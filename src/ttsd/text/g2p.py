@@ -123,9 +123,7 @@ class G2P:
                 out.append(Reading(origin + i, origin + i + 1, (syllable,), source))
         return out
 
-    def _read_chunk(
-        self, chunk: str, origin: int, scores: dict[int, dict[str, float]]
-    ) -> tuple[list[str], list[str]]:
+    def _read_chunk(self, chunk: str, origin: int, scores: dict[int, dict[str, float]]) -> tuple[list[str], list[str]]:
         """One syllable per character (``_CONSUMED`` for the 儿 of erhua) and its source."""
         syllables = _pypinyin(chunk)
         sources = ["dictionary"] * len(chunk)

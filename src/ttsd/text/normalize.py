@@ -6,8 +6,8 @@ sentence splitting and pinyin see the original text) and cached on disk under ``
 processes only read the cache (about 0.25 s instead of about 9 s). Sentences without digits or
 number-like symbols skip the FST entirely.
 
-Before the grammar, :mod:`ttsd.text.rewrite` reads codes, phone numbers, money with a symbol, scores... the way
-customer-service speech reads them. Around the grammar we also fix a few inputs it reads badly (``1,000``, ``¥12.5元``, ``10%-20%``, ``1990-2000``,
+Before the grammar, :mod:`ttsd.text.rewrite` reads codes, phone numbers, money with a symbol, scores...
+the way customer-service speech reads them. Around the grammar we also fix a few inputs it reads badly (``1,000``, ``¥12.5元``, ``10%-20%``, ``1990-2000``,
 full-width ``～``/``—`` ranges, control characters) and, as a safety net, read any digit it leaves
 behind one by one.
 

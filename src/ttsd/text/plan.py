@@ -95,7 +95,9 @@ class _Builder:
             for index, (piece, piece_pause) in enumerate(pieces):
                 last = index == len(pieces) - 1
                 unit_pause = pause if last else piece_pause
-                self.units.append(Unit((Part(parts[0].segment, piece),), unit_pause, prosody, voice, from_break and last))
+                self.units.append(
+                    Unit((Part(parts[0].segment, piece),), unit_pause, prosody, voice, from_break and last)
+                )
             return
         self.units.append(Unit(tuple(parts), pause, prosody, voice, from_break))
 

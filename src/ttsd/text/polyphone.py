@@ -55,7 +55,9 @@ class PolyphoneModel:
                 ch: np.array(ids, dtype=np.int64)
                 for ch, prons in readings.items()
                 if len(prons) > 1
-                and len(ids := [class_index[p.replace("u:", "v")] for p in prons if p.replace("u:", "v") in class_index])
+                and len(
+                    ids := [class_index[p.replace("u:", "v")] for p in prons if p.replace("u:", "v") in class_index]
+                )
                 > 1
             }
         )
@@ -70,14 +72,16 @@ class PolyphoneModel:
 
         def read(name: str) -> object:
             # The package ships its weights and tables as pickles of numpy arrays and dicts (trusted: from PyPI).
-            return pickle.loads(root.joinpath(name).read_bytes())  # noqa: S301
+            return pickle.loads(root.joinpath(name).read_bytes())
 
         weights = read("np_ckpt.pkl")
         char_ids = read("char2idx.pkl")
         class_ids = read("class2idx.pkl")
         cedict = read("digest_cedict.pkl")
-        assert isinstance(weights, dict) and isinstance(char_ids, dict)
-        assert isinstance(class_ids, dict) and isinstance(cedict, dict)
+        assert isinstance(weights, dict)
+        assert isinstance(char_ids, dict)
+        assert isinstance(class_ids, dict)
+        assert isinstance(cedict, dict)
         classes = [c for c, _ in sorted(class_ids.items(), key=lambda item: item[1])]
         return cls(
             weights=weights,

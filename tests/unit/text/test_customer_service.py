@@ -8,7 +8,11 @@ from ttsd.text.normalize import TextNormalizer
 from ttsd.text.numbers import read_cardinal
 
 CASES = [
-    ("您的验证码是382915，5分钟内有效。", "您的验证码是三八二九一五，五分钟内有效。", "code digit by digit; ， ends it"),
+    (
+        "您的验证码是382915，5分钟内有效。",
+        "您的验证码是三八二九一五，五分钟内有效。",
+        "code digit by digit; ， ends it",
+    ),
     ("验证码：6048", "验证码：六零四八", "code after a colon"),
     ("您的房间号是1203", "您的房间号是幺二零三", "room numbers: digits, 1 as 幺"),
     ("您的订单号2024091712345", "您的订单号二零二四零九一七一二三四五", "order number, not a date"),

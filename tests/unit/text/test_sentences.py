@@ -34,7 +34,7 @@ def front(text_cache_dir: Path) -> TextFrontend:
 
 def test_sentences_are_read_one_at_a_time(text_cache_dir: Path) -> None:
     frontend = TextFrontend(cache_dir=text_cache_dir)
-    frontend._normalizer = CountingNormalizer(cache_dir=text_cache_dir)  # noqa: SLF001 - swap in the counting one
+    frontend._normalizer = CountingNormalizer(cache_dir=text_cache_dir)
     CountingNormalizer.calls = 0
     iterator = frontend.sentences("第一句话。" * 50, budget=BUDGET)
     first = next(iterator)
@@ -46,7 +46,8 @@ def test_sentences_are_read_one_at_a_time(text_cache_dir: Path) -> None:
 def test_tokens_keep_the_original_text(front: TextFrontend) -> None:
     (sentence,) = front.sentences("您的验证码是382915，5分钟内有效。", budget=BUDGET)
     code = next(t for t in sentence.tokens if t.text == "382915")
-    assert code.spoken == "三八二九一五" and code.source == "normalized"
+    assert code.spoken == "三八二九一五"
+    assert code.source == "normalized"
     assert code.syllables == ("san1", "ba1", "er4", "jiu3", "yi1", "wu3")
     assert sentence.text == "您的验证码是382915，5分钟内有效。"
     assert all(t.source in SOURCES for t in sentence.tokens)
@@ -55,9 +56,11 @@ def test_tokens_keep_the_original_text(front: TextFrontend) -> None:
 def test_latin_words_punctuation_and_erhua(front: TextFrontend) -> None:
     (sentence,) = front.sentences("GPU在哪儿？", budget=BUDGET)
     by_text = {t.text: t for t in sentence.tokens}
-    assert by_text["GPU"].source == "latin" and by_text["GPU"].syllables == ("ji4", "pi1", "you1")
+    assert by_text["GPU"].source == "latin"
+    assert by_text["GPU"].syllables == ("ji4", "pi1", "you1")
     assert by_text["哪儿"].syllables == ("nar3",)
-    assert by_text["？"].silent and by_text["？"].source == "silent"
+    assert by_text["？"].silent
+    assert by_text["？"].source == "silent"
 
 
 def test_nothing_pronounceable_raises_on_first_next(front: TextFrontend) -> None:
@@ -85,8 +88,10 @@ def test_pinyin_alias_and_say_as_segments(front: TextFrontend) -> None:
     ]
     (sentence,) = front.sentences(segments, budget=BUDGET)
     tokens = {t.text: t for t in sentence.tokens}
-    assert tokens["银"].syllables == ("yin2",) and tokens["行"].source == "markup"
-    assert tokens["WTO"].syllables == ("shi4", "mao4", "zu3", "zhi1") and tokens["WTO"].spoken == "世贸组织"
+    assert tokens["银"].syllables == ("yin2",)
+    assert tokens["行"].source == "markup"
+    assert tokens["WTO"].syllables == ("shi4", "mao4", "zu3", "zhi1")
+    assert tokens["WTO"].spoken == "世贸组织"
     assert tokens["13812345678"].syllables[0] == "yao1"
     assert tokens["2024-09-17"].spoken == "二零二四年九月十七日"
 
@@ -109,14 +114,17 @@ def test_breaks_prosody_and_voice(front: TextFrontend) -> None:
     sentences = list(front.sentences(segments, budget=BUDGET))
     assert [s.text for s in sentences] == ["你好。", "", "我们走吧", "再见"]
     assert sentences[0].pause_after_s == 1.0  # the break replaced the full stop's pause
-    assert sentences[1].tokens == () and sentences[1].pause_after_s == 0.5
-    assert sentences[2].prosody == fast and sentences[3].voice == "other"
+    assert sentences[1].tokens == ()
+    assert sentences[1].pause_after_s == 0.5
+    assert sentences[2].prosody == fast
+    assert sentences[3].voice == "other"
 
 
 def test_baker_phones_and_spans(front: TextFrontend) -> None:
     (sentence,) = front.sentences("你好GPU。", budget=BUDGET)
     phones, spans = sentence_phones(sentence)
-    assert phones[0] == "sil" and phones[-1] == "sil"
+    assert phones[0] == "sil"
+    assert phones[-1] == "sil"
     assert phones[1:4] == ("n", "i3", "#0")
     gpu = [t.text for t in sentence.tokens].index("GPU")
     start, end = spans[gpu]
@@ -128,8 +136,10 @@ def test_baker_phones_and_spans(front: TextFrontend) -> None:
 def test_explain_names_sources(front: TextFrontend) -> None:
     rows = front.explain("我得去银行取382915元。")
     by_text = {r.text: r for r in rows}
-    assert by_text["得"].pinyin == "dei3" and by_text["得"].source == "rule"
-    assert by_text["382915"].source == "normalized" and by_text["382915"].spoken
+    assert by_text["得"].pinyin == "dei3"
+    assert by_text["得"].source == "rule"
+    assert by_text["382915"].source == "normalized"
+    assert by_text["382915"].spoken
     assert by_text["行"].source in ("rule", "dictionary", "model")
 
 
