@@ -58,9 +58,8 @@ def main() -> None:
     print(f"tree: {Path(module.__file__).parents[3]}  path: {'sentences()' if lazy else 'process()'}")
     for name, text in (("bench paragraph", paragraph), ("5,000 chars with digits", long_text)):
         seconds = median_s(lambda t=text: frontend.process(t))
-        print(
-            f"{name}: {len(text)} chars, process() {seconds * 1000:.0f} ms = {seconds * 1e6 / len(text):.1f} ms/1k chars"
-        )
+        per_k = seconds * 1e6 / len(text)
+        print(f"{name}: {len(text)} chars, process() {seconds * 1000:.0f} ms = {per_k:.1f} ms/1k chars")
     if lazy and hasattr(__import__("ttsd.voices.baker.phones").voices.baker.phones, "baker_budget"):
         from ttsd.voices.baker.phones import baker_budget
 

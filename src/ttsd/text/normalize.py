@@ -7,7 +7,8 @@ processes only read the cache (about 0.25 s instead of about 9 s). Sentences wit
 number-like symbols skip the FST entirely.
 
 Before the grammar, :mod:`ttsd.text.rewrite` reads codes, phone numbers, money with a symbol, scores...
-the way customer-service speech reads them. Around the grammar we also fix a few inputs it reads badly (``1,000``, ``¥12.5元``, ``10%-20%``, ``1990-2000``,
+the way customer-service speech reads them. Around the grammar we also fix a few inputs it reads badly
+(``1,000``, ``¥12.5元``, ``10%-20%``, ``1990-2000``,
 full-width ``～``/``—`` ranges, control characters) and, as a safety net, read any digit it leaves
 behind one by one.
 

@@ -60,8 +60,8 @@ def build_tokens(original: str, spoken: str, readings: Sequence[Reading]) -> lis
             group, group_key = [], None
             tokens.append(_changed_token(piece, spoken, owner, readings, used))
             continue
-        key = owner[piece.start] if piece.start < len(owner) else None
-        key = ("silent",) if key is None or (key in used and key != group_key) else key
+        found = owner[piece.start] if piece.start < len(owner) else None
+        key: object = ("silent",) if found is None or (found in used and found != group_key) else found
         if group and key != group_key:
             _flush(tokens, group, group_key, readings)
             group = []
