@@ -10,6 +10,8 @@ median of 3 runs.
 
 from __future__ import annotations
 
+import functools
+import importlib.util
 import statistics
 import sys
 import tempfile
@@ -57,10 +59,10 @@ def main() -> None:
     lazy = hasattr(frontend, "sentences")
     print(f"tree: {Path(module.__file__).parents[3]}  path: {'sentences()' if lazy else 'process()'}")
     for name, text in (("bench paragraph", paragraph), ("5,000 chars with digits", long_text)):
-        seconds = median_s(lambda t=text: frontend.process(t))
+        seconds = median_s(functools.partial(frontend.process, text))
         per_k = seconds * 1e6 / len(text)
         print(f"{name}: {len(text)} chars, process() {seconds * 1000:.0f} ms = {per_k:.1f} ms/1k chars")
-    if lazy and hasattr(__import__("ttsd.voices.baker.phones").voices.baker.phones, "baker_budget"):
+    if lazy and importlib.util.find_spec("ttsd.voices.baker.phones") is not None:
         from ttsd.voices.baker.phones import baker_budget
 
         first = median_s(lambda: next(frontend.sentences(long_text, budget=baker_budget(160))))
