@@ -81,6 +81,9 @@ _YEAR_RANGE = re.compile(r"(?<![\d-])([12]\d{3})\s*-\s*([12]\d{3})(?![\d-])")
 _LETTER_DASH_DIGIT = re.compile(r"(?<=[A-Za-z])-(?=\d)")
 _DIGIT = re.compile(r"[0-9]")
 _FST_FILES = ("zh_tn_verbalizer.fst", "zh_tn_tagger.fst")
+# The grammar runs per clause, and only on clauses with digits or symbols: its cost grows faster than the
+# length, and a full-width clause mark never belongs to a number (the rewrites read "382915，5" already).
+_CLAUSE_END = re.compile(r"(?<=[，、；。！？])")
 _FST_CHUNK = 400  # characters per grammar call: bounds the FST composition size on long sentences
 
 
@@ -163,8 +166,13 @@ class TextNormalizer:
             fst = self._ensure_loaded()
             if fst is None:
                 return text
-            pieces = split_to_budget(text, cost=len, budget=_FST_CHUNK) if len(text) > _FST_CHUNK else [(text, 0)]
-            return "".join(_apply(fst, piece) for piece, _ in pieces)
+            out = []
+            for clause in _CLAUSE_END.split(text):
+                if len(clause) > _FST_CHUNK:
+                    out.extend(_apply(fst, piece) for piece, _ in split_to_budget(clause, cost=len, budget=_FST_CHUNK))
+                else:
+                    out.append(_apply(fst, clause))
+            return "".join(out)
 
     def _ensure_loaded(self) -> Callable[[str], str] | None:
         if self._fst is None and not self._failed:
