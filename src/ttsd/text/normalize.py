@@ -84,6 +84,8 @@ _FST_FILES = ("zh_tn_verbalizer.fst", "zh_tn_tagger.fst")
 # The grammar runs per clause, and only on clauses with digits or symbols: its cost grows faster than the
 # length, and a full-width clause mark never belongs to a number (the rewrites read "382915，5" already).
 _CLAUSE_END = re.compile(r"(?<=[，、；。！？])")
+_NON_HAN = re.compile(r"[^\u4e00-\u9fff，、；。！？]+")
+ISLAND_CONTEXT = 4  # Han characters of context kept on each side of a number for the grammar
 _FST_CHUNK = 400  # characters per grammar call: bounds the FST composition size on long sentences
 
 
@@ -185,8 +187,44 @@ class TextNormalizer:
 
 
 def _apply(fst: Callable[[str], str], text: str) -> str:
+    """The grammar on the islands of ``text`` around digits and symbols; Han text far from them is kept."""
     if not _NEEDS_TN.search(text):
         return text
+    out: list[str] = []
+    done = 0
+    for start, end in islands(text):
+        out.append(text[done:start])
+        out.append(_apply_once(fst, text[start:end]))
+        done = end
+    out.append(text[done:])
+    return "".join(out)
+
+
+def islands(text: str, *, context: int = ISLAND_CONTEXT) -> list[tuple[int, int]]:
+    """Spans to normalize: each run of non-Han characters holding a digit or number symbol, with up to
+    ``context`` Han characters on each side (units, 年月日, 第, 个...); overlapping spans merged."""
+    spans: list[tuple[int, int]] = []
+    for match in _NON_HAN.finditer(text):
+        if not _NEEDS_TN.search(match.group()):
+            continue
+        start, end = match.start(), match.end()
+        lo, hi = start, end
+        while lo > 0 and start - lo < context and _is_han(text[lo - 1]):
+            lo -= 1
+        while hi < len(text) and hi - end < context and _is_han(text[hi]):
+            hi += 1
+        if spans and lo <= spans[-1][1]:
+            spans[-1] = (spans[-1][0], hi)
+        else:
+            spans.append((lo, hi))
+    return spans
+
+
+def _is_han(ch: str) -> bool:
+    return "\u4e00" <= ch <= "\u9fff"
+
+
+def _apply_once(fst: Callable[[str], str], text: str) -> str:
     try:
         return fst(text)
     except Exception:  # pynini raises plain exceptions on odd input; keep the text rather than fail the request
