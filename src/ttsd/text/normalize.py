@@ -168,7 +168,7 @@ class TextNormalizer:
             fst = self._ensure_loaded()
             if fst is None:
                 return text
-            out = []
+            out: list[str] = []
             for clause in _CLAUSE_END.split(text):
                 if len(clause) > _FST_CHUNK:
                     out.extend(_apply(fst, piece) for piece, _ in split_to_budget(clause, cost=len, budget=_FST_CHUNK))

@@ -128,9 +128,10 @@ def test_grammar_islands_cover_numbers_with_context() -> None:
 def test_islands_read_like_the_whole_sentence(normalizer: TextNormalizer, text: str) -> None:
     """The grammar on islands around numbers gives exactly what it gives on the whole sentence."""
     from ttsd.text import normalize as module
+    from ttsd.text.rewrite import rewrite
 
     fst = normalizer._ensure_loaded()
     assert fst is not None
-    prepared = module.rewrite(module.prefix_for_grammar(module.clean(text)))
+    prepared = rewrite(module.prefix_for_grammar(module.clean(text)))
     whole = "".join(module._apply_once(fst, clause) for clause in module._CLAUSE_END.split(prepared))
     assert normalizer.normalize(text) == module.read_leftovers(whole)
