@@ -166,6 +166,7 @@ def test_random_segments_never_crash(front: TextFrontend, segments: list[Segment
     assert any(s.syllables for s in sentences)
     for s in sentences:
         assert all(t.source in SOURCES for t in s.tokens)
+        assert not s.tokens or budget.cost(s.tokens) <= limit
 
 
 @given(text=st.text(max_size=60))
@@ -184,3 +185,13 @@ def test_huge_mixed_text(front: TextFrontend) -> None:
     budget = baker_budget(96)
     sentences = list(front.sentences(text, budget=budget))
     assert all(budget.cost(s.tokens) <= 96 for s in sentences)
+
+
+def test_one_frontend_serves_many_threads(front: TextFrontend) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    text = "您的验证码是382915，5分钟内有效。他慢慢地走了过来，我得去银行还钱。"
+    expected = [s.syllables for s in front.sentences(text, budget=BUDGET)]
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(lambda _: [s.syllables for s in front.sentences(text, budget=BUDGET)], range(12)))
+    assert all(r == expected for r in results)
