@@ -6,6 +6,8 @@
   dictionary word (获得 huo4 de2, 觉得 jue2 de5 stay as the dictionary writes them).
 * 地 **de5**, the adverbial particle: jieba tags a standalone 地 ``uv``, and a word ending in 地 after a
   reduplication (慢慢地, 轻轻地) or tagged ``z`` is adverbial.
+* sentence-final particles 吧 吗 呢 啊 (before punctuation or the end) are **neutral** (看电影吧 ba5;
+  the model, trained on written encyclopedia text, reads 吧 ba1).
 * 不 **bu2** before a fourth tone (不要, 不去); the reference front end writes it the same way.
 
 一 keeps the reference convention: only the tone pypinyin's phrase dictionary writes (一个 yi2, 一起 yi4).
@@ -35,6 +37,17 @@ def de_reading(text: str, index: int, *, in_phrase: bool) -> str | None:
     if before and _is_han(before):
         return "de5"
     return None
+
+
+_FINAL_PARTICLES = {"吧": "ba5", "吗": "ma5", "呢": "ne5", "啊": "a5"}
+
+
+def final_particle(text: str, index: int) -> str | None:
+    """Neutral reading of a sentence-final particle at ``text[index]`` (last Han character of its run)."""
+    reading = _FINAL_PARTICLES.get(text[index])
+    if reading is None or index == 0:
+        return None
+    return reading if index + 1 == len(text) or not _is_han(text[index + 1]) else None
 
 
 def is_adverbial_de(word: str, flag: str, *, previous: str = "") -> bool:

@@ -10,7 +10,8 @@ One call of :meth:`G2P.read` reads a whole sentence piece (the model and the dic
    (了解, 头发, 着急, 孩子 zi5, 觉得 de5) keep their dictionary reading, which the model, trained on
    encyclopedia sentences, often misses in everyday texts even when confident. The model decides the
    characters pypinyin reads alone, where it only has its most frequent reading.
-4. Context rules (:mod:`ttsd.text.context`: 得, 地) and the built-in phrase fixes (``data/polyphones.txt``),
+4. Context rules (:mod:`ttsd.text.context`: 得, 地, final 吧/吗/呢/啊) and the built-in phrase fixes
+   (``data/polyphones.txt``),
    source ``rule``; then the user lexicon, source ``lexicon``, leftmost-longest; then 不 sandhi (``rule``).
 5. A Latin word found in the user lexicon is read as written there (``lexicon``), else spelled (``latin``).
 
@@ -29,7 +30,14 @@ from pypinyin import Style, lazy_pinyin
 from pypinyin.constants import PHRASES_DICT, PINYIN_DICT
 from pypinyin.seg import mmseg
 
-from ttsd.text.context import ParticleCutter, bu_sandhi, de_reading, is_adverbial_de, reduplicated
+from ttsd.text.context import (
+    ParticleCutter,
+    bu_sandhi,
+    de_reading,
+    final_particle,
+    is_adverbial_de,
+    reduplicated,
+)
 from ttsd.text.lexicon import Lexicon, is_latin_word
 from ttsd.text.normalize import spell_latin
 from ttsd.text.pinyin import syllable_to_phones
@@ -142,10 +150,9 @@ class G2P:
 
     def _context_rules(self, chunk: str, syllables: list[str], sources: list[str], phrase: list[bool]) -> None:
         for i, ch in enumerate(chunk):
-            if ch == "得":
-                found = de_reading(chunk, i, in_phrase=phrase[i])
-                if found is not None and found != syllables[i]:
-                    syllables[i], sources[i] = found, "rule"
+            found = de_reading(chunk, i, in_phrase=phrase[i]) if ch == "得" else final_particle(chunk, i)
+            if found is not None and found != syllables[i]:
+                syllables[i], sources[i] = found, "rule"
         if "地" in chunk:
             start, previous = 0, ""
             for word, flag in self._pos_cut(chunk):

@@ -58,6 +58,11 @@ EVERYDAY = [
     ("好像似的", 2, "shi4", "似的: as if (shi4)"),
     ("那个孩子正在院子里玩耍", 3, "zi5", "孩子: neutral-tone suffix"),
     ("你好，很高兴认识你", 5, "xing4", "高兴: glad"),
+    ("她长得很漂亮", 1, "zhang3", "长得: looks (grow), not long"),
+    ("我们一起去看电影吧", 8, "ba5", "sentence-final particle 吧 is neutral"),
+    ("明天会下雨吗", 5, "ma5", "sentence-final question particle"),
+    ("我们会尽快给您回复", 3, "jin3", "尽快: as soon as possible"),
+    ("会计正在算账", 0, "kuai4", "会计: accountant"),
 ]
 
 
