@@ -184,3 +184,30 @@ async def test_a_hung_model_fails_the_engine_and_every_request_gets_an_error(mak
     assert svc.engine.state is State.FAILED
     with pytest.raises(ShuttingDown, match="failed"):
         await svc.engine.synthesize(request("之后。"))
+
+
+async def test_a_500_ms_break_lands_within_10_ms(make_service: MakeService) -> None:
+    svc = await make_service()
+    markup = '<speak>你好<break time="500ms"/>世界</speak>'
+    result = await svc.engine.synthesize(request(markup, input_type="auto"))
+    by_text = {t.text: t for t in result.timestamps}
+    gap = by_text["世"].start - by_text["好"].end
+    eos_s = 5 * 300 / SAMPLE_RATE  # the fake voice's eos id closes the first sentence
+    assert abs(gap - eos_s - 0.5) <= 0.01
+
+
+async def test_prosody_inside_a_sentence_splits_it_and_applies(make_service: MakeService) -> None:
+    svc = await make_service()
+    markup = '<speak>正常<prosody rate="200%" volume="+6dB">快一点</prosody>再正常</speak>'
+    result = await svc.engine.synthesize(request(markup, input_type="ssml"))
+    assert result.sentences == 3
+    spans = {t.text: t.end - t.start for t in result.timestamps}
+    assert spans["快"] == pytest.approx(spans["正"] / 2, rel=0.25)  # rate 2x: half the time per character
+
+
+async def test_ssml_voice_switches_lanes_mid_document(make_service: MakeService) -> None:
+    svc = await make_service(families=("fake", "other"))
+    markup = '<speak>第一个声音。<voice name="other">第二个声音。</voice></speak>'
+    await svc.engine.synthesize(request(markup, input_type="ssml"))
+    assert [t for b in svc.voices[0].batches for t in b] == ["第一个声音。"]
+    assert [t for b in svc.voices[1].batches for t in b] == ["第二个声音。"]

@@ -1,133 +1,185 @@
-"""The Mandarin text front end of the Baker voice: text -> sentence-sized :class:`Utterance` objects.
+"""The Mandarin text front end: text or SSML segments -> :class:`Sentence` objects, lazily, one at a time.
 
-``process`` splits the text into sentences (cheap, before normalization, so the grammar only ever sees one
-sentence), normalizes each, cuts any sentence whose ids would exceed ``max_phonemes`` at ，、 (then anywhere),
-and converts every piece to Baker phones and ids (``eos`` appended), exactly as the reference front end lays
-them out (``sil`` at both ends, ``#0`` between syllables).
+Pipeline (docs/frontend.md has the full description):
+
+1. :func:`ttsd.text.plan.plan` cuts the input into sentence units (string work only, up front).
+2. Per unit, when the caller asks for the next sentence: normalize each plain part (customer-service
+   rewrites, then WeTextProcessing's grammar only if the part has digits or symbols), read ``say-as`` and
+   ``sub`` parts, and run G2P **once** over the unit's whole spoken text (model, rules, lexicons).
+3. Tokens keep the original text (:mod:`ttsd.text.tokens`); ``<phoneme>`` parts get their forced syllables.
+4. Sentences over the voice's budget are cut on those tokens (:mod:`ttsd.text.cutting`), never read again.
 """
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from ttsd.errors import TextError
-from ttsd.text.g2p import G2P
+from ttsd.text.cutting import cut_to_budget
+from ttsd.text.explain import ExplainRow, explain_rows
+from ttsd.text.g2p import G2P, Reading
 from ttsd.text.lexicon import builtin_lexicon, load_lexicon
 from ttsd.text.normalize import TextNormalizer
-from ttsd.text.split import split_sentences, split_to_budget
-from ttsd.text.symbols import SymbolTable
+from ttsd.text.pinyin import syllable_to_phones
+from ttsd.text.plan import Part, Unit, plan
+from ttsd.text.polyphone import PolyphoneModel
+from ttsd.text.sayas import read_say_as
+from ttsd.text.tokens import build_tokens
 from ttsd.text.types import Budget, Segment, Sentence, Token
-from ttsd.voices.base import Utterance
 
-# The most ids one character can need (W = three syllables: sil + 6 phones + 2 #0 + sil + eos = 11).
-MIN_MAX_PHONEMES = 12
+_NOTHING = (
+    "text contains nothing pronounceable after normalization: "
+    "send Chinese characters, Latin letters or digits (emoji and symbols are not read)"
+)
 
 
 class TextFrontend:
-    """Text -> utterances for the Baker voice. Thread-safe; reuse one instance per process.
+    """Text -> sentences. Thread-safe; reuse one instance per process.
 
-    * ``symbols_path``: the voice's ``baker_mapper.json``.
-    * ``lexicon``: optional user lexicon (``word pin1 yin1`` lines); overrides pypinyin and built-in fixes.
-    * ``max_phonemes``: most ids (``eos`` included) one utterance may have; longer sentences are cut.
-    * ``cache_dir``: where the normalizer's compiled grammar and jieba's dictionary cache live
-      (``None``: the user cache dir for the grammar, jieba's default for jieba).
+    * ``lexicon``: optional user lexicon (``word pin1 yin1`` lines); overrides every other reading.
+    * ``cache_dir``: where the normalizer's compiled grammar and jieba's dictionary cache live.
+    * ``polyphone_model``: use the polyphone model (``False``: dictionary readings, as before issue 9).
     """
 
     def __init__(
         self,
         *,
-        symbols_path: Path | None = None,
         lexicon: Path | None = None,
-        max_phonemes: int = 160,
         cache_dir: Path | None = None,
+        polyphone_model: bool = True,
     ) -> None:
-        if max_phonemes < MIN_MAX_PHONEMES:
-            raise ValueError(f"max_phonemes must be at least {MIN_MAX_PHONEMES}, got {max_phonemes}")
-        self._symbols = SymbolTable.load(symbols_path) if symbols_path is not None else None
-        self._max_phonemes = max_phonemes
         self._normalizer = TextNormalizer(cache_dir=cache_dir)
         self._g2p = G2P(
             lexicon=load_lexicon(lexicon) if lexicon is not None else None,
             builtin=builtin_lexicon(),
+            model=PolyphoneModel.load() if polyphone_model else None,
             jieba_cache_dir=Path(cache_dir) / "jieba" if cache_dir is not None else None,
         )
-
-    @property
-    def max_phonemes(self) -> int:
-        return self._max_phonemes
 
     def warmup(self) -> None:
         """Pay one-time costs now (grammar load or build, jieba dictionary) rather than on a request."""
         self._normalizer.load()
-        budget = Budget(limit=10_000, per_token=lambda t: len(t.syllables))
-        list(self.sentences("2024年3月5日10:43，他耐心地回答了GPU的问题。", budget=budget))
+        for _ in self.sentences("2024年3月5日10:43，他耐心地回答了GPU的问题。", budget=_UNLIMITED):
+            pass
 
     def normalize(self, text: str) -> str:
         """The whole text normalized (numbers, dates, units... in Chinese characters)."""
         return self._normalizer.normalize(text)
 
-    def process(self, text: str) -> list[Utterance]:
-        """Utterances in reading order; raises :class:`TextError` when nothing in ``text`` can be spoken."""
-        sentences = split_sentences(text)
-        if not sentences:
-            raise TextError("text is empty: send at least one Chinese character, letter or digit")
-        utterances: list[Utterance] = []
-        for sentence, pause in sentences:
-            self._add_sentence(utterances, self._normalizer.normalize(sentence).strip(), pause)
-        if not utterances:
-            raise TextError(
-                "text contains nothing pronounceable after normalization: "
-                "send Chinese characters, Latin letters or digits (emoji and symbols are not read)"
-            )
-        return utterances
-
     def sentences(self, source: str | Sequence[Segment], *, budget: Budget) -> Iterator[Sentence]:
-        """Sentences cut to ``budget``, normalized and read lazily (the :class:`Frontend` contract)."""
-        text = source if isinstance(source, str) else "".join(s.alias or s.text for s in source)
-        pieces = split_sentences(text)
-        if not pieces:
+        """Sentences in reading order, each normalized and read only when asked for.
+
+        Raises :class:`TextError` (on the first ``next()``) when nothing in the input can be spoken.
+        """
+        units = plan(source)
+        if not units:
             raise TextError("text is empty: send at least one Chinese character, letter or digit")
-        return self._iterate(pieces, budget)
+        spoken = False
+        held: list[Sentence] = []  # pure pauses before the first spoken sentence
+        for unit in units:
+            for sentence in self._read_unit(unit, budget):
+                if not sentence.syllables:
+                    if spoken:
+                        yield sentence
+                    else:
+                        held.append(sentence)
+                    continue
+                if not spoken:
+                    spoken = True
+                    yield from held
+                yield sentence
+        if not spoken:
+            raise TextError(_NOTHING)
 
-    def _iterate(self, pieces: list[tuple[str, float]], budget: Budget) -> Iterator[Sentence]:
-        def token(text: str) -> Token:
-            return Token(text=text, syllables=tuple(self._g2p.syllables(text)), source="dictionary")
-
-        produced = False
-        for sentence, pause in pieces:
-            normalized = self._normalizer.normalize(sentence).strip()
-            cut = split_to_budget(normalized, cost=lambda t: budget.cost([token(t)]), budget=budget.limit)
-            for k, (piece, piece_pause) in enumerate(cut):
-                tok = token(piece)
-                if tok.syllables:
-                    produced = True
-                    yield Sentence(tokens=(tok,), pause_after_s=pause if k == len(cut) - 1 else piece_pause)
-        if not produced:
-            raise TextError(
-                "text contains nothing pronounceable after normalization: "
-                "send Chinese characters, Latin letters or digits (emoji and symbols are not read)"
-            )
+    def explain(self, text: str) -> list[ExplainRow]:
+        """Per token of every sentence: its text, what was read, the pinyin and where the reading came from."""
+        return explain_rows(self.sentences(text, budget=_UNLIMITED))
 
     def phonemes(self, text: str) -> tuple[str, ...]:
         """Phones of already-normalized ``text`` without splitting (may exceed ``max_phonemes``)."""
         return self._g2p.phonemes(text)
 
-    def _add_sentence(self, out: list[Utterance], sentence: str, pause: float) -> None:
-        pieces = split_to_budget(sentence, cost=self._cost, budget=self._max_phonemes)
-        for index, (piece, piece_pause) in enumerate(pieces):
-            after = pause if index == len(pieces) - 1 else piece_pause
-            phones = self._g2p.phonemes(piece)
-            if phones:
-                if self._symbols is None:
-                    raise ValueError("process() needs the frontend built with symbols_path")
-                ids = self._symbols.to_ids(phones)
-                out.append(Utterance(text=piece, phonemes=phones, ids=ids, pause_after_s=after))
-            elif out and out[-1].pause_after_s < after:
-                # A silent piece (emoji, symbols) still ends its sentence: keep the longer pause.
-                out[-1] = dataclasses.replace(out[-1], pause_after_s=after)
+    def _read_unit(self, unit: Unit, budget: Budget) -> Iterator[Sentence]:
+        if not unit.parts:
+            yield Sentence(tokens=(), pause_after_s=unit.pause_after_s, prosody=unit.prosody, voice=unit.voice)
+            return
+        tokens = _trim(self._tokens(unit.parts))
+        if not any(t.syllables for t in tokens):
+            yield Sentence(tokens=(), pause_after_s=unit.pause_after_s, prosody=unit.prosody, voice=unit.voice)
+            return
+        pieces = cut_to_budget(tokens, budget)
+        for index, (piece, pause) in enumerate(pieces):
+            after = unit.pause_after_s if index == len(pieces) - 1 else pause
+            yield Sentence(tokens=piece, pause_after_s=after, prosody=unit.prosody, voice=unit.voice)
 
-    def _cost(self, text: str) -> int:
-        phones = self._g2p.phonemes(text)
-        return len(phones) + 1 if phones else 0
+    def _tokens(self, parts: Sequence[Part]) -> list[Token]:
+        spoken = [self._spoken(part) for part in parts]
+        readings = self._g2p.read("".join(spoken))
+        tokens: list[Token] = []
+        offset = 0
+        for part, said in zip(parts, spoken, strict=True):
+            end = offset + len(said)
+            own = [_shift(r, -offset) for r in readings if offset <= r.start < end]
+            tokens.extend(_part_tokens(part, said, own))
+            offset = end
+        return tokens
+
+    def _spoken(self, part: Part) -> str:
+        segment = part.segment
+        if segment.alias is not None:
+            return self._normalizer.normalize(segment.alias)
+        if segment.say_as is not None:
+            said = read_say_as(part.text, segment.say_as, segment.say_as_format)
+            return self._normalizer.normalize(part.text if said is None else said)
+        if segment.pinyin is not None:
+            return part.text
+        return self._normalizer.normalize(part.text)
+
+
+_UNLIMITED = Budget(limit=1 << 30, per_token=lambda token: len(token.syllables))
+
+
+def _part_tokens(part: Part, spoken: str, readings: list[Reading]) -> list[Token]:
+    segment = part.segment
+    if part.plain:
+        return build_tokens(part.text, spoken, readings)
+    if segment.pinyin is not None:
+        return _forced_tokens(part.text, segment.pinyin)
+    syllables = tuple(s for r in readings for s in r.syllables)
+    source = "markup" if syllables else "silent"
+    return [Token(text=part.text, syllables=syllables, source=source, spoken=spoken if spoken != part.text else "")]
+
+
+def _forced_tokens(text: str, pinyin: Sequence[str]) -> list[Token]:
+    """``<phoneme alphabet="py">``: one TONE3 syllable per Han character, validated."""
+    han = [i for i, ch in enumerate(text) if _is_han(ch)]
+    if len(han) != len(pinyin):
+        raise TextError(
+            f"phoneme: {text!r} has {len(han)} Chinese characters but {len(pinyin)} pinyin syllables were given"
+        )
+    for syllable in pinyin:
+        syllable_to_phones(syllable)  # raises TextError naming the bad syllable
+    forced = dict(zip(han, (s.lower() for s in pinyin), strict=True))
+    return [
+        Token(text=ch, syllables=(forced[i],), source="markup") if i in forced else Token(ch, (), "silent")
+        for i, ch in enumerate(text)
+    ]
+
+
+def _is_han(ch: str) -> bool:
+    return "\u3400" <= ch <= "\u9fff" or "\uf900" <= ch <= "\ufaff" or "\U00020000" <= ch <= "\U0003134f"
+
+
+def _shift(reading: Reading, delta: int) -> Reading:
+    return Reading(reading.start + delta, reading.end + delta, reading.syllables, reading.source)
+
+
+def _trim(tokens: list[Token]) -> list[Token]:
+    """Drop whitespace-only silent tokens at both ends (sentence text is stripped, as before)."""
+    start, end = 0, len(tokens)
+    while start < end and tokens[start].silent and not tokens[start].text.strip():
+        start += 1
+    while end > start and tokens[end - 1].silent and not tokens[end - 1].text.strip():
+        end -= 1
+    return tokens[start:end]

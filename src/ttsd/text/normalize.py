@@ -6,7 +6,9 @@ sentence splitting and pinyin see the original text) and cached on disk under ``
 processes only read the cache (about 0.25 s instead of about 9 s). Sentences without digits or
 number-like symbols skip the FST entirely.
 
-Around the grammar we fix a few inputs it reads badly (``1,000``, ``¥12.5元``, ``10%-20%``, ``1990-2000``,
+Before the grammar, :mod:`ttsd.text.rewrite` reads codes, phone numbers, money with a symbol, scores...
+the way customer-service speech reads them. Around the grammar we also fix a few inputs it reads badly
+(``1,000``, ``¥12.5元``, ``10%-20%``, ``1990-2000``,
 full-width ``～``/``—`` ranges, control characters) and, as a safety net, read any digit it leaves
 behind one by one.
 
@@ -27,6 +29,7 @@ import unicodedata
 from collections.abc import Callable
 from pathlib import Path
 
+from ttsd.text.rewrite import rewrite
 from ttsd.text.split import split_to_budget
 
 log = logging.getLogger(__name__)
@@ -78,6 +81,11 @@ _YEAR_RANGE = re.compile(r"(?<![\d-])([12]\d{3})\s*-\s*([12]\d{3})(?![\d-])")
 _LETTER_DASH_DIGIT = re.compile(r"(?<=[A-Za-z])-(?=\d)")
 _DIGIT = re.compile(r"[0-9]")
 _FST_FILES = ("zh_tn_verbalizer.fst", "zh_tn_tagger.fst")
+# The grammar runs per clause, and only on clauses with digits or symbols: its cost grows faster than the
+# length, and a full-width clause mark never belongs to a number (the rewrites read "382915，5" already).
+_CLAUSE_END = re.compile(r"(?<=[，、；。！？])")
+_NON_HAN = re.compile(r"[^\u4e00-\u9fff，、；。！？]+")
+ISLAND_CONTEXT = 4  # Han characters of context kept on each side of a number for the grammar
 _FST_CHUNK = 400  # characters per grammar call: bounds the FST composition size on long sentences
 
 
@@ -150,7 +158,9 @@ class TextNormalizer:
         """Normalized text: numbers, dates, times, money, units... spelled in Chinese characters."""
         text = clean(text)
         if _NEEDS_TN.search(text):
-            text = self._run_grammar(prefix_for_grammar(text))
+            text = rewrite(prefix_for_grammar(text))
+        if _NEEDS_TN.search(text):
+            text = self._run_grammar(text)
         return read_leftovers(text)
 
     def _run_grammar(self, text: str) -> str:
@@ -158,8 +168,13 @@ class TextNormalizer:
             fst = self._ensure_loaded()
             if fst is None:
                 return text
-            pieces = split_to_budget(text, cost=len, budget=_FST_CHUNK) if len(text) > _FST_CHUNK else [(text, 0)]
-            return "".join(_apply(fst, piece) for piece, _ in pieces)
+            out: list[str] = []
+            for clause in _CLAUSE_END.split(text):
+                if len(clause) > _FST_CHUNK:
+                    out.extend(_apply(fst, piece) for piece, _ in split_to_budget(clause, cost=len, budget=_FST_CHUNK))
+                else:
+                    out.append(_apply(fst, clause))
+            return "".join(out)
 
     def _ensure_loaded(self) -> Callable[[str], str] | None:
         if self._fst is None and not self._failed:
@@ -172,8 +187,44 @@ class TextNormalizer:
 
 
 def _apply(fst: Callable[[str], str], text: str) -> str:
+    """The grammar on the islands of ``text`` around digits and symbols; Han text far from them is kept."""
     if not _NEEDS_TN.search(text):
         return text
+    out: list[str] = []
+    done = 0
+    for start, end in islands(text):
+        out.append(text[done:start])
+        out.append(_apply_once(fst, text[start:end]))
+        done = end
+    out.append(text[done:])
+    return "".join(out)
+
+
+def islands(text: str, *, context: int = ISLAND_CONTEXT) -> list[tuple[int, int]]:
+    """Spans to normalize: each run of non-Han characters holding a digit or number symbol, with up to
+    ``context`` Han characters on each side (units, 年月日, 第, 个...); overlapping spans merged."""
+    spans: list[tuple[int, int]] = []
+    for match in _NON_HAN.finditer(text):
+        if not _NEEDS_TN.search(match.group()):
+            continue
+        start, end = match.start(), match.end()
+        lo, hi = start, end
+        while lo > 0 and start - lo < context and _is_han(text[lo - 1]):
+            lo -= 1
+        while hi < len(text) and hi - end < context and _is_han(text[hi]):
+            hi += 1
+        if spans and lo <= spans[-1][1]:
+            spans[-1] = (spans[-1][0], hi)
+        else:
+            spans.append((lo, hi))
+    return spans
+
+
+def _is_han(ch: str) -> bool:
+    return "\u4e00" <= ch <= "\u9fff"
+
+
+def _apply_once(fst: Callable[[str], str], text: str) -> str:
     try:
         return fst(text)
     except Exception:  # pynini raises plain exceptions on odd input; keep the text rather than fail the request

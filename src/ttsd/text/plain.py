@@ -1,8 +1,10 @@
 """A light front end with no normalizer and no dictionary: one token per character, read as itself.
 
 It is what the fake voice speaks with in service tests (cheap to build, deterministic), and it shows the
-:class:`~ttsd.text.types.Frontend` contract with nothing else in the way: sentences are split at punctuation
-(:func:`ttsd.text.split.split_sentences`), cut to the voice's budget, and produced lazily.
+:class:`~ttsd.text.types.Frontend` contract with nothing else in the way. It plans the input exactly as the
+Mandarin front end does (:func:`ttsd.text.plan.plan`: sentence units, SSML breaks, prosody and voice
+boundaries) and cuts over-budget sentences the same way (:func:`ttsd.text.cutting.cut_to_budget`); only the
+reading differs: a character is its own "syllable", a ``<sub>`` is one token read as its alias.
 """
 
 from __future__ import annotations
@@ -10,7 +12,8 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 
 from ttsd.errors import TextError
-from ttsd.text.split import split_sentences, split_to_budget
+from ttsd.text.cutting import cut_to_budget
+from ttsd.text.plan import Part, Unit, plan
 from ttsd.text.types import Budget, Segment, Sentence, Token
 
 _PUNCTUATION = frozenset("，。、；：！？,.;:!?…「」『』（）()“”‘’\"'《》〈〉—-~·")
@@ -24,25 +27,31 @@ def char_token(ch: str) -> Token:
 
 
 class PlainFrontend:
-    """See the module docstring. Segments are read as their text (markup instructions are ignored)."""
+    """See the module docstring."""
 
     def sentences(self, source: str | Sequence[Segment], *, budget: Budget) -> Iterator[Sentence]:
-        text = source if isinstance(source, str) else "".join(s.alias or s.text for s in source)
-        pieces = split_sentences(text)
-        if not any(ch not in _PUNCTUATION for piece, _ in pieces for ch in piece):
+        units = plan(source)
+        if not any(t.syllables for unit in units for part in unit.parts for t in _part_tokens(part)):
             raise TextError("the text contains nothing to synthesize")
-        return self._iterate(pieces, budget)
+        return self._iterate(units, budget)
 
     def warmup(self) -> None:
         """Nothing to load."""
 
-    def _iterate(self, pieces: list[tuple[str, float]], budget: Budget) -> Iterator[Sentence]:
-        def cost(text: str) -> int:
-            return budget.cost([char_token(ch) for ch in text if not ch.isspace()])
+    def _iterate(self, units: list[Unit], budget: Budget) -> Iterator[Sentence]:
+        for unit in units:
+            tokens = [t for part in unit.parts for t in _part_tokens(part)]
+            if not any(t.syllables for t in tokens):
+                yield Sentence(tokens=(), pause_after_s=unit.pause_after_s, prosody=unit.prosody, voice=unit.voice)
+                continue
+            pieces = cut_to_budget(tokens, budget)
+            for index, (piece, pause) in enumerate(pieces):
+                after = unit.pause_after_s if index == len(pieces) - 1 else pause
+                yield Sentence(tokens=piece, pause_after_s=after, prosody=unit.prosody, voice=unit.voice)
 
-        for sentence, pause in pieces:
-            cut = split_to_budget(sentence, cost=cost, budget=budget.limit)
-            for k, (piece, piece_pause) in enumerate(cut):
-                tokens = tuple(char_token(ch) for ch in piece if not ch.isspace())
-                if tokens:
-                    yield Sentence(tokens=tokens, pause_after_s=pause if k == len(cut) - 1 else piece_pause)
+
+def _part_tokens(part: Part) -> list[Token]:
+    alias = part.segment.alias
+    if alias is not None:
+        return [Token(text=part.text, syllables=tuple(ch for ch in alias if not ch.isspace()), source="markup")]
+    return [char_token(ch) for ch in part.text if not ch.isspace()]

@@ -38,6 +38,14 @@ def split_sentences(text: str) -> list[tuple[str, float]]:
     non-whitespace character of ``text`` in order. A piece ending without punctuation (end of text, line
     break) gets the full-stop pause.
     """
+    result, tail = split_open(text)
+    _append(result, tail, PAUSE_SENTENCE)
+    return result
+
+
+def split_open(text: str) -> tuple[list[tuple[str, float]], str]:
+    """Like :func:`split_sentences`, but the text after the last terminator is returned unstripped, as the
+    open start of a sentence that may go on in the next piece of input (SSML segments)."""
     result: list[tuple[str, float]] = []
     start = 0
     i = 0
@@ -50,8 +58,7 @@ def split_sentences(text: str) -> list[tuple[str, float]]:
         end = _absorb_trailing(text, i + 1)
         _append(result, text[start:end], pause)
         start = i = end
-    _append(result, text[start:], PAUSE_SENTENCE)
-    return result
+    return result, text[start:]
 
 
 def split_to_budget(sentence: str, *, cost: Callable[[str], int], budget: int) -> list[tuple[str, float]]:

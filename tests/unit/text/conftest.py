@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.unit.text.baker_text import BakerText
 from ttsd.text.frontend import TextFrontend
 from ttsd.text.g2p import G2P
 from ttsd.text.lexicon import builtin_lexicon
@@ -34,8 +35,14 @@ def normalizer(text_cache_dir: Path) -> TextNormalizer:
 
 
 @pytest.fixture(scope="session")
-def frontend(symbols_path: Path, text_cache_dir: Path) -> TextFrontend:
-    return TextFrontend(symbols_path=symbols_path, cache_dir=text_cache_dir)
+def text_frontend(text_cache_dir: Path) -> TextFrontend:
+    return TextFrontend(cache_dir=text_cache_dir)
+
+
+@pytest.fixture(scope="session")
+def frontend(text_frontend: TextFrontend, symbols_path: Path) -> BakerText:
+    """The front end as the Baker voice reads it (phones and ids)."""
+    return BakerText(text_frontend, symbols_path)
 
 
 @pytest.fixture(scope="session")

@@ -8,6 +8,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests.unit.text.baker_text import BakerText
 from ttsd.errors import TextError
 from ttsd.text.frontend import TextFrontend
 from ttsd.text.split import PAUSE_CLAUSE, PAUSE_SEMICOLON, PAUSE_SENTENCE
@@ -41,7 +42,7 @@ def _check(utterances: list[Utterance], symbols: SymbolTable, budget: int) -> No
 
 @given(text=_MIXED)
 @PROPERTY_SETTINGS
-def test_mixed_text_never_crashes(frontend: TextFrontend, symbols_path: Path, text: str) -> None:
+def test_mixed_text_never_crashes(frontend: BakerText, symbols_path: Path, text: str) -> None:
     symbols = SymbolTable.load(symbols_path)
     try:
         utterances = frontend.process(text)
@@ -54,7 +55,7 @@ def test_mixed_text_never_crashes(frontend: TextFrontend, symbols_path: Path, te
 
 @given(text=st.text(max_size=80))
 @PROPERTY_SETTINGS
-def test_arbitrary_unicode_never_crashes(frontend: TextFrontend, text: str) -> None:
+def test_arbitrary_unicode_never_crashes(frontend: BakerText, text: str) -> None:
     try:
         utterances = frontend.process(text)
     except TextError:
@@ -68,7 +69,7 @@ def test_arbitrary_unicode_never_crashes(frontend: TextFrontend, text: str) -> N
 )
 @PROPERTY_SETTINGS
 def test_budget_is_never_exceeded(symbols_path: Path, text_cache_dir: Path, text: str, budget: int) -> None:
-    frontend = TextFrontend(symbols_path=symbols_path, max_phonemes=budget, cache_dir=text_cache_dir)
+    frontend = BakerText(TextFrontend(cache_dir=text_cache_dir), symbols_path, max_phonemes=budget)
     try:
         utterances = frontend.process(text)
     except TextError:
@@ -77,13 +78,13 @@ def test_budget_is_never_exceeded(symbols_path: Path, text_cache_dir: Path, text
 
 
 @pytest.mark.parametrize("text", ["", "   ", "\n\n\t"])
-def test_empty_text_is_a_clear_error(frontend: TextFrontend, text: str) -> None:
+def test_empty_text_is_a_clear_error(frontend: BakerText, text: str) -> None:
     with pytest.raises(TextError, match="empty"):
         frontend.process(text)
 
 
 @pytest.mark.parametrize("text", ["😀😀", "。！？", "★ ☆ ♪", "\x00\x01"])
-def test_unpronounceable_text_is_a_clear_error(frontend: TextFrontend, text: str) -> None:
+def test_unpronounceable_text_is_a_clear_error(frontend: BakerText, text: str) -> None:
     with pytest.raises(TextError, match="nothing pronounceable after normalization"):
         frontend.process(text)
 
@@ -96,13 +97,13 @@ def test_unpronounceable_text_is_a_clear_error(frontend: TextFrontend, text: str
         ("hello world", "sil ^ ei1 #0 q i1"),
     ],
 )
-def test_latin_only_and_digits_only(frontend: TextFrontend, text: str, first_syllables: str) -> None:
+def test_latin_only_and_digits_only(frontend: BakerText, text: str, first_syllables: str) -> None:
     utterances = frontend.process(text)
     assert " ".join(utterances[0].phonemes).startswith(first_syllables)
 
 
 def test_sentence_and_clause_pauses(symbols_path: Path, text_cache_dir: Path) -> None:
-    frontend = TextFrontend(symbols_path=symbols_path, max_phonemes=40, cache_dir=text_cache_dir)
+    frontend = BakerText(TextFrontend(cache_dir=text_cache_dir), symbols_path, max_phonemes=40)
     utterances = frontend.process("今天天气很好，我们一起去公园散步吧。先这样；好的！")
     assert [u.pause_after_s for u in utterances] == [
         PAUSE_CLAUSE,
@@ -113,14 +114,14 @@ def test_sentence_and_clause_pauses(symbols_path: Path, text_cache_dir: Path) ->
     assert utterances[0].text == "今天天气很好，"
 
 
-def test_ten_thousand_characters(frontend: TextFrontend) -> None:
+def test_ten_thousand_characters(frontend: BakerText) -> None:
     text = ("今天是2024年3月5日，气温15℃，我们在10:43讨论了GPU的价格。" * 300)[:10_000]
     utterances = frontend.process(text)
     assert len(utterances) == 271  # 270 whole 37-character sentences and a cut-off one
     assert all(len(u.ids) <= frontend.max_phonemes for u in utterances)
 
 
-def test_ten_thousand_characters_without_punctuation(frontend: TextFrontend) -> None:
+def test_ten_thousand_characters_without_punctuation(frontend: BakerText) -> None:
     utterances = frontend.process("天" * 10_000)
     assert sum((len(u.ids) - 2) // 3 for u in utterances) == 10_000  # sil + n*(2 phones + #0) - #0 + sil + eos
     assert all(len(u.ids) <= frontend.max_phonemes for u in utterances)
@@ -129,10 +130,10 @@ def test_ten_thousand_characters_without_punctuation(frontend: TextFrontend) -> 
 def test_user_lexicon_reaches_the_frontend(symbols_path: Path, text_cache_dir: Path, tmp_path: Path) -> None:
     lexicon = tmp_path / "lex.txt"
     lexicon.write_text("银行 yin2 xing2\n", encoding="utf-8")
-    frontend = TextFrontend(symbols_path=symbols_path, lexicon=lexicon, cache_dir=text_cache_dir)
+    frontend = BakerText(TextFrontend(lexicon=lexicon, cache_dir=text_cache_dir), symbols_path)
     assert "x ing2" in " ".join(frontend.process("银行")[0].phonemes)
 
 
 def test_too_small_budget_is_rejected(symbols_path: Path) -> None:
     with pytest.raises(ValueError, match="max_phonemes"):
-        TextFrontend(symbols_path=symbols_path, max_phonemes=5)
+        BakerText(TextFrontend(), symbols_path, max_phonemes=5)

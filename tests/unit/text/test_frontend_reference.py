@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from ttsd.text.frontend import TextFrontend
+from tests.unit.text.baker_text import BakerText
 from ttsd.voices.base import Utterance
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
@@ -39,7 +39,7 @@ def _joined(utterances: list[Utterance]) -> str:
     return "sil " + " #0 ".join(inner) + " sil"
 
 
-def test_matches_reference_except_documented_fixes(frontend: TextFrontend) -> None:
+def test_matches_reference_except_documented_fixes(frontend: BakerText) -> None:
     differing = {}
     for case in _reference():
         text = str(case["text"])
@@ -51,7 +51,7 @@ def test_matches_reference_except_documented_fixes(frontend: TextFrontend) -> No
 
 
 @pytest.mark.parametrize("case", [c for c in _reference() if c["text"] not in KNOWN_DIFFERENCES][:20])
-def test_single_sentence_ids_equal_reference_ids(frontend: TextFrontend, case: dict[str, object]) -> None:
+def test_single_sentence_ids_equal_reference_ids(frontend: BakerText, case: dict[str, object]) -> None:
     utterances = frontend.process(str(case["text"]))
     if len(utterances) == 1:
         assert list(utterances[0].ids) == case["ids"]
@@ -59,12 +59,12 @@ def test_single_sentence_ids_equal_reference_ids(frontend: TextFrontend, case: d
         assert all(u.ids[0] == 1 and u.ids[-2:] == (1, 218) for u in utterances)
 
 
-def test_normalization_leaves_reference_sentences_unchanged(frontend: TextFrontend) -> None:
+def test_normalization_leaves_reference_sentences_unchanged(frontend: BakerText) -> None:
     for case in _reference():
         assert frontend.normalize(str(case["text"])) == case["normalized"]
 
 
-def test_documented_differences_are_the_polyphone_fixes(frontend: TextFrontend) -> None:
+def test_documented_differences_are_the_polyphone_fixes(frontend: BakerText) -> None:
     syllables = {text: _joined(frontend.process(text)) for text in KNOWN_DIFFERENCES}
     assert "z uei4 #0 ch ang2" in syllables["长江是中国最长的河流，全长约六千三百公里。"]
     assert "q ie4 #0 d ou1" in syllables["不要着急，慢慢来，一切都会好起来的。"]

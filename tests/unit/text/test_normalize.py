@@ -21,7 +21,7 @@ from ttsd.text.normalize import TextNormalizer, clean, prefix_for_grammar, read_
         ("$100", "一百美元"),
         ("涨了3.5%", "涨了百分之三点五"),
         ("电话13812345678", "电话幺三八幺二三四五六七八"),
-        ("气温-3℃", "气温负三摄氏度"),
+        ("气温-3℃", "气温零下三摄氏度"),
         ("重量5kg", "重量五千克"),
         ("3/4的人", "四分之三的人"),
         ("1-2天", "一到两天"),
@@ -103,3 +103,35 @@ def test_corrupt_cache_is_rebuilt(tmp_path: Path) -> None:
     (cache / "zh_tn_verbalizer.fst").write_bytes(b"not an fst")
     assert TextNormalizer(cache_dir=tmp_path).normalize("第12号") == "第十二号"
     assert sorted(p.name for p in cache.iterdir()) == ["zh_tn_tagger.fst", "zh_tn_verbalizer.fst"]
+
+
+def test_grammar_islands_cover_numbers_with_context() -> None:
+    from ttsd.text.normalize import islands
+
+    text = "您好您的订单已于2024年9月17日10:43发货请注意查收谢谢"
+    spans = islands(text, context=4)
+    assert len(spans) == 1
+    start, end = spans[0]
+    assert text[start:end] == "订单已于2024年9月17日10:43发货请注"
+    assert islands("没有数字的句子") == []
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "苹果iPhone15售价5999元起，内存256GB，屏幕6.1英寸",
+        "他在2003年-2005年间去了第3-5名的学校，花了1.5-2小时",
+        "共有3.5亿人口和2个百分点的增长，时速120km/h",
+        "您的订单号2024091712345已于2024年9月17日10:43发货，总价￥35.5万元。",
+    ],
+)
+def test_islands_read_like_the_whole_sentence(normalizer: TextNormalizer, text: str) -> None:
+    """The grammar on islands around numbers gives exactly what it gives on the whole sentence."""
+    from ttsd.text import normalize as module
+    from ttsd.text.rewrite import rewrite
+
+    fst = normalizer._ensure_loaded()
+    assert fst is not None
+    prepared = rewrite(module.prefix_for_grammar(module.clean(text)))
+    whole = "".join(module._apply_once(fst, clause) for clause in module._CLAUSE_END.split(prepared))
+    assert normalizer.normalize(text) == module.read_leftovers(whole)

@@ -36,7 +36,7 @@ from ttsd.text.types import Budget, Sentence, Token
 from ttsd.voices.baker import assets
 from ttsd.voices.baker.fastspeech2 import AcousticOutput, FastSpeech2, build_acoustic
 from ttsd.voices.baker.mbmelgan import HOP, MBMelGAN
-from ttsd.voices.baker.phones import BAKER_OVERHEAD, sentence_phones, token_cost
+from ttsd.voices.baker.phones import baker_budget, sentence_phones
 from ttsd.voices.base import AcousticResult, BatchItem, BatchOutput, FloatArray, Utterance, VoiceInfo
 from ttsd.voices.options import VoiceOptions
 
@@ -94,7 +94,7 @@ class BakerVoice:
         self._acoustic = acoustic_model
         self._vocoder = vocoder
         self._symbols = symbols
-        self._budget = Budget(limit=max_phonemes, per_token=token_cost, overhead=BAKER_OVERHEAD)
+        self._budget = baker_budget(max_phonemes)
         self._device = device
         self._info = VoiceInfo(
             name="baker",
