@@ -15,11 +15,10 @@ from pathlib import Path
 
 import httpx
 import soundfile as sf
-import uvicorn
 from conftest_api import free_port, make_engine, make_settings
 
 from ttsd.api import create_app
-from ttsd.commands.serve import _draining_server
+from ttsd.api.server import build_server
 from ttsd.metrics import Metrics
 
 SRC = Path(__file__).resolve().parents[2] / "src"
@@ -31,8 +30,7 @@ def test_signal_drains_queued_work_before_exit() -> None:
     engine, voice = make_engine(settings, metrics, delay_ms_per_batch="300")
     app = create_app(settings, engine, metrics=metrics)
     port = free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", ws="none", lifespan="on")
-    server = _draining_server(config, app.state.service)
+    server = build_server(app, settings, host="127.0.0.1", port=port, log_level="warning")
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     url = f"http://127.0.0.1:{port}"

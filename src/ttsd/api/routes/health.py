@@ -1,5 +1,8 @@
 """Probes and metrics: ``GET /healthz`` (alive), ``GET /readyz`` (ready for traffic), ``GET /metrics``.
 
+``HEAD /healthz`` and ``HEAD /readyz`` answer with the same status and no body (load balancers that probe
+with HEAD).
+
 These never touch the engine's queue, so they answer at once even while long syntheses run.
 """
 
@@ -31,6 +34,28 @@ async def readyz(state: StateDep) -> JSONResponse:
     """200 once the voice is loaded and warmed up; 503 before that and while draining for shutdown."""
     body = _readiness(state)
     return JSONResponse(body.model_dump(), status_code=200 if body.status == "ready" else 503)
+
+
+@router.head(
+    "/healthz",
+    summary="Liveness probe (no body)",
+    response_class=Response,
+    responses={200: {"description": "Alive"}, 503: {"description": "Startup failed"}},
+)
+async def healthz_head(state: StateDep) -> Response:
+    """The status of ``GET /healthz``, without a body."""
+    return Response(status_code=503 if state.failure is not None else 200)
+
+
+@router.head(
+    "/readyz",
+    summary="Readiness probe (no body)",
+    response_class=Response,
+    responses={200: {"description": "Ready"}, 503: {"description": "Starting or draining"}},
+)
+async def readyz_head(state: StateDep) -> Response:
+    """The status of ``GET /readyz``, without a body."""
+    return Response(status_code=200 if _readiness(state).status == "ready" else 503)
 
 
 def _readiness(state: ServiceState) -> Readiness:
