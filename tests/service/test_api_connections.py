@@ -104,10 +104,5 @@ def test_client_that_stops_reading_is_disconnected_and_its_work_cancelled() -> N
         assert len(svc.voice.batches) == done, "the stream's queued sentences were cancelled"
         assert sum(len(b) for b in svc.voice.batches) < 100  # of ~280 sentences
         metrics = httpx.get(f"{svc.url}/metrics").text
-        assert (
-            metric_value(
-                metrics, "ttsd_request_duration_seconds_count", route="/tts", status="499"
-            )
-            == 1
-        )
+        assert metric_value(metrics, "ttsd_request_duration_seconds_count", route="/tts", status="499") == 1
         sock.close()

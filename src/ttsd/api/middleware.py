@@ -120,8 +120,10 @@ def _cut_response(scope: Scope, exc: Exception) -> None:
     (another ASGI server) re-raise, so that server closes the connection itself.
     """
     where = f"{scope.get('method')} {scope.get('path')}"
-    if isinstance(exc, TTSError):
-        log.warning("response to %s cut mid-body: %s (%s)", where, exc.message, exc.code)
+    # Starlette wraps an error that has a handler, when it comes too late for the handler, in a RuntimeError.
+    domain = exc if isinstance(exc, TTSError) else exc.__cause__
+    if isinstance(domain, TTSError):
+        log.warning("response to %s cut mid-body: %s (%s)", where, domain.message, domain.code)
     else:
         log.error("response to %s cut mid-body by an unhandled error", where, exc_info=exc)
     abort = (scope.get("extensions") or {}).get(ABORT_EXTENSION, {}).get("abort")

@@ -203,7 +203,11 @@ class GuardedProtocol(HttpToolsProtocol):
         return self.cycle is not None and not self.cycle.response_complete
 
     def abort(self) -> None:
-        """Drop the connection now (RST): an unfinished response ends visibly incomplete for the client."""
+        """Drop the connection now: an unfinished response ends visibly incomplete for the client. The request
+        counts as disconnected at once (the transport reports the loss only on the next loop iteration)."""
+        if self.in_flight:
+            self.cycle.disconnected = True
+            self.cycle.message_event.set()
         if self.transport is not None and not self.transport.is_closing():
             self.transport.abort()
 
