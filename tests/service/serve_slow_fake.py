@@ -15,14 +15,15 @@ from ttsd.config import Settings
 from ttsd.engine import engine_from_settings
 from ttsd.metrics import Metrics
 from ttsd.serving.executors import make_executor
-from ttsd.voices.registry import load_voice
+from ttsd.voices.fake import FakeVoice
+from ttsd.voices.registry import VoiceOptions
 
 
 def main(argv: list[str]) -> int:
     settings = Settings.model_validate({})
     configure_logging(settings.log_level, settings.log_format)
     extra = dict(arg.split("=", 1) for arg in argv)
-    voice = load_voice("fake", max_phonemes=settings.max_phonemes, **extra)
+    voice = FakeVoice(options=VoiceOptions(max_phonemes=settings.max_phonemes, extra=extra))
     metrics = Metrics()
     engine = engine_from_settings(settings, metrics, voice=voice, executor=make_executor("cpu", voice))
     return run_server(build_server(create_app(settings, engine, metrics=metrics), settings))

@@ -19,7 +19,7 @@ from typing import Any
 
 import httpx
 import pytest
-import yaml
+import yaml  # type: ignore[import-untyped]
 from conftest_api import free_port
 from guarded_helpers import post_head, raw_connection, wait_until
 

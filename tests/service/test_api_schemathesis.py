@@ -9,13 +9,14 @@ under this suite's pytest version.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 import schemathesis
 from conftest_api import make_settings
 from guarded_helpers import Guarded, guarded_service
 from hypothesis import HealthCheck, given, seed, settings
-from schemathesis import GenerationMode
+from schemathesis import APIOperation, Case, GenerationMode
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
@@ -36,9 +37,9 @@ CHECKS = [
     response_schema_conformance,
     negative_data_rejection,  # invalid input (by the schema) must be refused: the server is as strict as its docs
 ]
-OVERRIDES = {"api_key": API_KEY, "max_text_chars": 200, "max_connections": 64}
+OVERRIDES: dict[str, Any] = {"api_key": API_KEY, "max_text_chars": 200, "max_connections": 64}
 SCHEMA = schemathesis.openapi.from_dict(create_app(make_settings(**OVERRIDES)).openapi())
-OPERATIONS = [result.ok() for result in SCHEMA.get_all_operations()]
+OPERATIONS: list[APIOperation[Any, Any, Any, Any]] = [result.ok() for result in SCHEMA.get_all_operations()]  # type: ignore[union-attr]
 # Invalid inputs exist only for operations that take some (a request body, here).
 CASES = [(op, GenerationMode.POSITIVE) for op in OPERATIONS] + [
     (op, GenerationMode.NEGATIVE) for op in OPERATIONS if len(op.body) > 0
@@ -52,7 +53,7 @@ def live() -> Iterator[Guarded]:
 
 
 @pytest.mark.parametrize(("operation", "mode"), CASES, ids=[f"{op.label}-{mode.value}" for op, mode in CASES])
-def test_operation_conforms(live: Guarded, operation: schemathesis.APIOperation, mode: GenerationMode) -> None:
+def test_operation_conforms(live: Guarded, operation: APIOperation[Any, Any, Any, Any], mode: GenerationMode) -> None:
     headers = None if operation.path in PUBLIC_PATHS else AUTH
 
     @given(case=operation.as_strategy(generation_mode=mode))
@@ -64,7 +65,7 @@ def test_operation_conforms(live: Guarded, operation: schemathesis.APIOperation,
         database=None,
         suppress_health_check=list(HealthCheck),
     )
-    def run(case: schemathesis.Case) -> None:
+    def run(case: Case[Any]) -> None:
         case.call_and_validate(base_url=live.url, headers=headers, checks=CHECKS)
 
     run()
