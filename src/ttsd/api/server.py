@@ -26,6 +26,7 @@ worker thread is still inside a model call that nothing can interrupt.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 import math
@@ -34,9 +35,10 @@ import socket
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from types import FrameType
-from typing import Any, ClassVar
+from typing import Any
 
 import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
@@ -116,11 +118,8 @@ async def _too_many_connections(scope: Any, receive: Any, send: Any) -> None:
 
 
 class GuardedProtocol(HttpToolsProtocol):
-    """uvicorn's httptools protocol plus the limits in the module docstring. Subclass per server with
-    :func:`guarded_protocol` (the limits are a class attribute: uvicorn builds protocols itself)."""
-
-    limits: ClassVar[ConnectionLimits] = ConnectionLimits()
-    cap_warning: ClassVar[_RateLimitedWarning]
+    """uvicorn's httptools protocol plus the limits in the module docstring. uvicorn builds one per connection:
+    give it :func:`guarded_protocol` (which binds the limits) as ``uvicorn.Config(http=...)``."""
 
     def __init__(
         self,
@@ -128,8 +127,13 @@ class GuardedProtocol(HttpToolsProtocol):
         server_state: ServerState,
         app_state: dict[str, Any],
         _loop: asyncio.AbstractEventLoop | None = None,
+        *,
+        limits: ConnectionLimits,
+        cap_warning: _RateLimitedWarning,
     ) -> None:
         super().__init__(config, server_state, app_state, _loop)
+        self.limits = limits
+        self.cap_warning = cap_warning
         self.idle_since: float | None = None  # monotonic; None while a request is in progress
         self._partial_head = False
         self._over_cap = False
@@ -252,10 +256,10 @@ class GuardedProtocol(HttpToolsProtocol):
         self._head_timer = self._send_timer = None
 
 
-def guarded_protocol(limits: ConnectionLimits) -> type[GuardedProtocol]:
-    """A :class:`GuardedProtocol` subclass bound to ``limits`` (pass it as ``uvicorn.Config(http=...)``)."""
-    attrs = {"limits": limits, "cap_warning": _RateLimitedWarning()}
-    return type("TtsdHttpProtocol", (GuardedProtocol,), attrs)
+def guarded_protocol(limits: ConnectionLimits) -> Callable[..., GuardedProtocol]:
+    """The protocol factory for ``uvicorn.Config(http=...)``: :class:`GuardedProtocol` bound to ``limits``.
+    A ``functools.partial`` of a module-level class, so it pickles (``--workers N`` spawns processes)."""
+    return functools.partial(GuardedProtocol, limits=limits, cap_warning=_RateLimitedWarning())
 
 
 def _peer(client: tuple[str, int] | None) -> str:
