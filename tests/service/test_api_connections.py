@@ -1,4 +1,4 @@
-"""Connection limits of ``ttsd serve``'s server (``ttsd.api.server``), with tiny limits: idle and trickling
+"""Connection limits of ``ttsd serve``'s server (``ttsd.api.protocol``), with tiny limits: idle and trickling
 connections are closed, the cap holds while /healthz keeps answering, and a client that stops reading a stream
 is disconnected and its work cancelled."""
 

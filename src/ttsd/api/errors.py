@@ -4,11 +4,11 @@ Status mapping (the HTTP contract in docs/api.md):
 
 * 400 ``invalid_json``: the body is not JSON.
 * 401 ``unauthorized``: bad or missing API key (``ttsd.api.middleware``).
-* 408 ``request_timeout``: the body (``ttsd.api.limits``) or request head (``ttsd.api.server``) came too slowly.
+* 408 ``request_timeout``: the body (``ttsd.api.limits``) or request head (``ttsd.api.protocol``) came too slowly.
 * 413 ``body_too_large`` (``ttsd.api.limits``) / ``text_too_long``.
 * 422 ``invalid_parameter`` / ``invalid_text`` / ``unknown_voice``: validation.
 * 503 ``queue_full`` (with ``Retry-After``) / ``unavailable`` (starting or draining, ``Retry-After`` too).
-* 503 ``too_many_connections``: past the connection cap with no idle connection to close (``ttsd.api.server``).
+* 503 ``too_many_connections``: past the connection cap with no idle connection to close (``ttsd.api.protocol``).
 * 504 ``timeout`` (logged at INFO); 499 ``cancelled`` (the client is gone; nobody reads it).
 * 500 ``backend_error`` / ``internal_error``: never a traceback in the body; details go to the log.
 

@@ -36,7 +36,7 @@ PUBLIC_PATHS = frozenset(
      "/favicon.ico", "/ui/config"}
 )  # fmt: skip
 PUBLIC_PREFIXES = ("/static/", "/docs-assets/")
-ABORT_EXTENSION = "ttsd.abort"  # set by ttsd.api.server's protocol: cut a response mid-body
+ABORT_EXTENSION = "ttsd.abort"  # set by ttsd.api.protocol: cut a response mid-body
 EXPOSED_HEADERS = [
     "X-Audio-Duration",
     "X-Sample-Rate",
