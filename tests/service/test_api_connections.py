@@ -4,6 +4,7 @@ is disconnected and its work cancelled."""
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 
@@ -71,6 +72,19 @@ def test_trickled_request_head_gets_408_and_is_closed() -> None:
         assert raw.startswith(b"HTTP/1.1 408")
         assert b'"request_timeout"' in raw
         assert 0.8 < time.monotonic() - started < 4
+
+
+def test_oversized_request_head_gets_431() -> None:
+    with guarded_service() as svc:
+        sock = raw_connection(svc.port)
+        filler = b"".join(b"X-Filler-%d: %s\r\n" % (i, b"a" * 1000) for i in range(100))  # ~100 KB of headers
+        with contextlib.suppress(ConnectionError):
+            sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n" + filler)
+        raw = read_response(sock, timeout_s=5)
+        sock.close()
+        assert raw.startswith(b"HTTP/1.1 431")
+        assert b'"headers_too_large"' in raw
+        assert httpx.get(f"{svc.url}/healthz", headers={"X-Normal": "b" * 4000}).status_code == 200
 
 
 def test_idle_keep_alive_connection_is_closed() -> None:

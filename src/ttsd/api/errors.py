@@ -5,6 +5,7 @@ Status mapping (the HTTP contract in docs/api.md):
 * 400 ``invalid_json``: the body is not JSON.
 * 401 ``unauthorized``: bad or missing API key (``ttsd.api.middleware``).
 * 408 ``request_timeout``: the body (``ttsd.api.limits``) or request head (``ttsd.api.protocol``) came too slowly.
+* 431 ``headers_too_large``: the request head passed 64 KiB (``ttsd.api.protocol``).
 * 413 ``body_too_large`` (``ttsd.api.limits``) / ``text_too_long``.
 * 422 ``invalid_parameter`` / ``invalid_text`` / ``unknown_voice``: validation.
 * 503 ``queue_full`` (with ``Retry-After``) / ``unavailable`` (starting or draining, ``Retry-After`` too).

@@ -7,6 +7,8 @@ probes too), and a client that stops reading blocks its response forever. :class
 * a request-head timeout (``header_timeout_s``): from accepting a connection, and from the end of each response,
   a client has that long to send a complete request head; else the connection is closed (408 if it had sent a
   partial head). Idle keep-alive connections are closed after ``keep_alive_timeout_s`` (uvicorn's timer).
+* a request-head size limit (:data:`MAX_HEAD_BYTES`): a longer head gets 431 and the connection is closed
+  (httptools itself accepts headers of any size).
 * a connection cap (``max_connections``): past it, the connection idle for longest (no request in progress) is
   closed to make room; when every connection is busy, the newcomer gets a JSON 503 with ``Retry-After``, except
   on the probe paths (``/healthz``, ``/readyz``, ``/metrics``), which are always served. Open sockets stay at
@@ -46,13 +48,22 @@ _CAP_BODY = json.dumps(
 ).encode()
 
 
-def _head_timeout_response() -> bytes:
-    body = json.dumps(error_body("request_timeout", "the request head did not arrive in time")).encode()
-    head = "HTTP/1.1 408 Request Timeout\r\ncontent-type: application/json\r\nconnection: close\r\n"
+MAX_HEAD_BYTES = 64 * 1024  # request line + headers; browsers and HTTP clients send a few KB at most
+
+
+def _raw_error(status: str, code: str, message: str) -> bytes:
+    """A whole ``Connection: close`` JSON error response, written on the transport directly."""
+    body = json.dumps(error_body(code, message)).encode()
+    head = f"HTTP/1.1 {status}\r\ncontent-type: application/json\r\nconnection: close\r\n"
     return head.encode() + b"content-length: " + str(len(body)).encode() + b"\r\n\r\n" + body
 
 
-_HEAD_TIMEOUT_RESPONSE = _head_timeout_response()
+_HEAD_TIMEOUT_RESPONSE = _raw_error("408 Request Timeout", "request_timeout", "the request head did not arrive in time")
+_HEAD_TOO_LARGE_RESPONSE = _raw_error(
+    "431 Request Header Fields Too Large",
+    "headers_too_large",
+    f"the request head is larger than {MAX_HEAD_BYTES} bytes",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,7 +132,7 @@ class GuardedProtocol(HttpToolsProtocol):
         self.limits = limits
         self.cap_warning = cap_warning
         self.idle_since: float | None = None  # monotonic; None while a request is in progress
-        self._partial_head = False
+        self._head_bytes = 0  # bytes of the request head received so far
         self._over_cap = False
         self._head_timer: asyncio.TimerHandle | None = None
         self._send_timer: asyncio.TimerHandle | None = None
@@ -139,9 +150,13 @@ class GuardedProtocol(HttpToolsProtocol):
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
-        if self.idle_since is not None:
-            self._partial_head = True
         super().data_received(data)
+        # Still no complete head after this chunk (the parser completes a head synchronously): count it.
+        if self.idle_since is not None and not self.transport.is_closing():
+            self._head_bytes += len(data)
+            if self._head_bytes > MAX_HEAD_BYTES:
+                self.transport.write(_HEAD_TOO_LARGE_RESPONSE)
+                self.transport.close()
 
     def on_headers_complete(self) -> None:
         self._start_request()
@@ -203,12 +218,12 @@ class GuardedProtocol(HttpToolsProtocol):
 
     def _become_idle(self) -> None:
         self.idle_since = time.monotonic()
-        self._partial_head = False
+        self._head_bytes = 0
         self._arm_head_timer()
 
     def _start_request(self) -> None:
         self.idle_since = None
-        self._partial_head = False
+        self._head_bytes = 0
         if self._head_timer is not None:
             self._head_timer.cancel()
             self._head_timer = None
@@ -222,7 +237,7 @@ class GuardedProtocol(HttpToolsProtocol):
         self._head_timer = None
         if self.idle_since is None or self.transport.is_closing():
             return
-        if self._partial_head:
+        if self._head_bytes:
             self.transport.write(_HEAD_TIMEOUT_RESPONSE)
         self.transport.close()
 
