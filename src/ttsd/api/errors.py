@@ -5,9 +5,9 @@ Status mapping (the HTTP contract in docs/api.md):
 * 400 ``invalid_json``: the body is not JSON.
 * 401 ``unauthorized``: bad or missing API key (``ttsd.api.middleware``).
 * 408 ``request_timeout``: the body (``ttsd.api.limits``) or request head (``ttsd.api.protocol``) came too slowly.
-* 431 ``headers_too_large``: the request head passed 64 KiB (``ttsd.api.protocol``).
 * 413 ``body_too_large`` (``ttsd.api.limits``) / ``text_too_long``.
 * 422 ``invalid_parameter`` / ``invalid_text`` / ``unknown_voice``: validation.
+* 431 ``headers_too_large``: the request head passed 64 KiB (``ttsd.api.protocol``).
 * 503 ``queue_full`` (with ``Retry-After``) / ``unavailable`` (starting or draining, ``Retry-After`` too).
 * 503 ``too_many_connections``: past the connection cap with no idle connection to close (``ttsd.api.protocol``).
 * 504 ``timeout`` (logged at INFO); 499 ``cancelled`` (the client is gone; nobody reads it).

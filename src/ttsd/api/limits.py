@@ -54,7 +54,7 @@ class BodyLimitMiddleware:
         self.metrics = metrics
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not _declares_body(scope):
+        if scope["type"] != "http" or not declares_body(scope):
             await self.app(scope, receive, send)
             return
         declared = _content_length(scope)
@@ -86,7 +86,8 @@ class Disconnected:
     """Marker: the client disconnected while its body was being read."""
 
 
-def _declares_body(scope: Scope) -> bool:
+def declares_body(scope: Scope) -> bool:
+    """The request has a body to read (a non-zero Content-Length, or Transfer-Encoding)."""
     for name, value in scope["headers"]:
         if name == b"transfer-encoding" or (name == b"content-length" and value.strip() not in (b"0", b"")):
             return True

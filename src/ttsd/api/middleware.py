@@ -20,7 +20,7 @@ from fastapi.security import HTTPBearer
 from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ttsd.api.limits import BodyLimitMiddleware
+from ttsd.api.limits import BodyLimitMiddleware, declares_body
 from ttsd.api.schemas import ErrorResponse
 from ttsd.config import Settings
 from ttsd.errors import TTSError
@@ -162,7 +162,10 @@ class ApiKeyMiddleware:
                 }
             }
         ).encode()
-        await _send_json(send, 401, body, [(b"www-authenticate", b"Bearer")])
+        headers = [(b"www-authenticate", b"Bearer")]
+        if declares_body(scope):
+            headers.append((b"connection", b"close"))  # the body is never read: do not read it to reuse the socket
+        await _send_json(send, 401, body, headers)
 
     def _authorized(self, scope: Scope) -> bool:
         presented = b""
