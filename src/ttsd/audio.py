@@ -11,11 +11,13 @@ Contracts:
   - ``pcm``: headerless signed 16-bit little-endian mono samples (OpenAI's ``pcm``).
   - ``mp3`` (libmp3lame), ``aac`` (FFmpeg's native encoder, ADTS stream: what OpenAI returns as ``aac`` and
     what ``<audio>`` plays), ``opus`` (libopus in Ogg), ``flac``.
-  - ``ulaw``: G.711 mu-law in a WAV container, 8 kHz unless ``sample_rate`` says otherwise (telephony).
+  - ``ulaw``: G.711 mu-law in a WAV container, always 8 kHz (telephony).
 
-* Opus only runs at 8/12/16/24/48 kHz; any other requested rate is encoded at 48 kHz (decoders play Opus at
-  48 kHz anyway), and the actual rate is reported in :attr:`EncodedAudio.sample_rate` /
-  :attr:`StreamEncoder.sample_rate`.
+* Sample rates (:data:`SAMPLE_RATES`): Opus only runs at 8/12/16/24/48 kHz and ``ulaw`` only at 8 kHz; an
+  explicit other rate for them is refused (:class:`~ttsd.errors.InvalidControl`, naming the allowed rates),
+  never silently changed. Without an explicit rate, opus uses the voice's rate when Opus supports it, else
+  48 kHz (what decoders play Opus at anyway); the actual rate is reported in
+  :attr:`EncodedAudio.sample_rate` / :attr:`StreamEncoder.sample_rate`.
 * Volume is a gain followed by a soft limiter, so loud settings saturate smoothly instead of wrapping or
   hard-clipping. The limiter is per sample (stateless), so streamed and whole-file output agree.
 """
@@ -41,10 +43,14 @@ FloatArray = npt.NDArray[np.float32]
 
 AudioFormat = Literal["wav", "pcm", "mp3", "opus", "aac", "flac", "ulaw"]
 FORMATS: tuple[str, ...] = get_args(AudioFormat)
-SAMPLE_RATES: tuple[int, ...] = (8000, 16000, 22050, 24000, 44100, 48000)
+SampleRate = Literal[8000, 12000, 16000, 22050, 24000, 44100, 48000]
+SAMPLE_RATES: tuple[int, ...] = get_args(SampleRate)
 OPUS_RATES: tuple[int, ...] = (8000, 12000, 16000, 24000, 48000)
+OPUS_DEFAULT_RATE = 48000
 VOLUME_RANGE = (0.0, 4.0)
-ULAW_DEFAULT_RATE = 8000
+ULAW_RATE = 8000
+# Formats whose codec runs at some rates only (None: any of SAMPLE_RATES).
+FORMAT_RATES: dict[str, tuple[int, ...]] = {"opus": OPUS_RATES, "ulaw": (ULAW_RATE,)}
 
 MEDIA_TYPES: dict[str, str] = {
     "wav": "audio/wav",
@@ -81,9 +87,13 @@ class AudioSpec:
     def __post_init__(self) -> None:
         if self.format not in FORMATS:
             raise InvalidControl(f"format must be one of {', '.join(FORMATS)}, got {self.format!r}", param="format")
-        if self.sample_rate is not None and self.sample_rate not in SAMPLE_RATES:
-            rates = ", ".join(map(str, SAMPLE_RATES))
-            raise InvalidControl(f"sample_rate must be one of {rates}, got {self.sample_rate!r}", param="sample_rate")
+        if self.sample_rate is not None:
+            allowed = FORMAT_RATES.get(self.format, SAMPLE_RATES)
+            if self.sample_rate not in allowed or self.sample_rate not in SAMPLE_RATES:
+                rates = ", ".join(str(r) for r in allowed if r in SAMPLE_RATES)
+                which = f"{self.format} sample_rate" if self.format in FORMAT_RATES else "sample_rate"
+                message = f"{which} must be one of {rates}, got {self.sample_rate!r}"
+                raise InvalidControl(message, param="sample_rate")
         lo, hi = VOLUME_RANGE
         if not np.isfinite(self.volume) or not lo <= self.volume <= hi:
             raise InvalidControl(f"volume must be between {lo} and {hi}, got {self.volume!r}", param="volume")
@@ -94,12 +104,13 @@ class AudioSpec:
 
     def output_rate(self, source_rate: int) -> int:
         """The rate the encoded audio will actually have (see the module docstring for opus)."""
-        rate = self.sample_rate
-        if rate is None:
-            rate = ULAW_DEFAULT_RATE if self.format == "ulaw" else source_rate
-        if self.format == "opus" and rate not in OPUS_RATES:
-            return 48000
-        return rate
+        if self.sample_rate is not None:
+            return self.sample_rate
+        if self.format == "ulaw":
+            return ULAW_RATE
+        if self.format == "opus" and source_rate not in OPUS_RATES:
+            return OPUS_DEFAULT_RATE
+        return source_rate
 
 
 @dataclass(frozen=True, slots=True)

@@ -166,6 +166,23 @@ class Settings(BaseSettings):
     cors_origins: StrList = Field(
         (), description="Origins allowed by CORS, space- or comma-separated, or a JSON list (none by default)."
     )
+    max_body_bytes: int = Field(
+        1024 * 1024, ge=1024, description="Largest request body; larger ones get 413 before they are read."
+    )
+    body_timeout_s: float = Field(30.0, gt=0, description="Time to receive a whole request body (else 408).")
+    header_timeout_s: float = Field(
+        10.0, gt=0, description="Time for a connection to send a complete request head (else closed)."
+    )
+    keep_alive_timeout_s: float = Field(5.0, gt=0, description="Idle keep-alive connections are closed after this.")
+    max_connections: int = Field(
+        1000, ge=1, description="Open connections, at most: the oldest idle one is closed, else 503."
+    )
+    send_timeout_s: float = Field(
+        30.0, gt=0, description="A client that reads nothing of a response for this long is disconnected."
+    )
+    max_response_audio_s: float = Field(
+        600.0, gt=0, description="Longest audio for a non-streaming response; longer needs stream=true."
+    )
 
     @field_validator("bucket_edges")
     @classmethod

@@ -169,7 +169,7 @@ class TTSEngine:
         self._metrics = metrics
         self._frontend = frontend
         self._load = load
-        self._on_failure = on_failure
+        self._failure_listeners = [on_failure] if on_failure is not None else []
         self._cache = SentenceCache(max_bytes=config.cache_bytes, metrics=metrics)
         self._pool = ThreadPoolExecutor(max_workers=config.frontend_workers, thread_name_prefix="ttsd-frontend")
         self._lanes: dict[str, Lane] = {}
@@ -217,8 +217,15 @@ class TTSEngine:
         self.state = State.FAILED
         self.failure = exc
         log.critical("engine failed: %s", getattr(exc, "message", None) or exc, exc_info=exc)
-        if self._on_failure is not None:
-            self._on_failure(exc)
+        for listener in self._failure_listeners:
+            listener(exc)
+
+    def on_failure(self, listener: Callable[[BaseException], None]) -> None:
+        """Call ``listener(exc)`` when the engine fails (``ttsd serve`` exits for the orchestrator to restart);
+        at once if it already has."""
+        self._failure_listeners.append(listener)
+        if self.state is State.FAILED and self.failure is not None:
+            listener(self.failure)
 
     def stop_accepting(self) -> None:
         """Go ``draining`` now (probes and admission see it at once); :meth:`drain` does the waiting."""

@@ -15,12 +15,11 @@ from pathlib import Path
 
 import httpx
 import soundfile as sf
-import uvicorn
 
 from tests.service.api_helpers import free_port
 from tests.service.fakes import fake_engine, make_settings
 from ttsd.api import create_app
-from ttsd.commands.serve import _draining_server
+from ttsd.api.server import build_server
 from ttsd.metrics import Metrics
 from ttsd.voices.options import FakeOptions
 
@@ -34,8 +33,7 @@ def test_signal_drains_queued_work_before_exit() -> None:
     voice = fake.voice
     app = create_app(settings, engine=fake.engine, metrics=metrics)
     port = free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", ws="none", lifespan="on")
-    server = _draining_server(config, app.state.service)
+    server = build_server(app, settings, host="127.0.0.1", port=port, log_level="warning")
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     url = f"http://127.0.0.1:{port}"

@@ -54,8 +54,12 @@ def dominant_freq(x: np.ndarray, sr: int) -> float:
 TOLERANCE_S = 0.1
 
 
-@pytest.mark.parametrize("fmt", FORMATS)
-@pytest.mark.parametrize("rate", [None, 16000, 44100])
+def _rates_for(fmt: str) -> list[int | None]:
+    """Explicit rates each format accepts (opus: its native rates only; ulaw: 8 kHz only), and the default."""
+    return [None, *{"opus": [16000, 48000], "ulaw": [8000]}.get(fmt, [16000, 44100])]
+
+
+@pytest.mark.parametrize(("fmt", "rate"), [(f, r) for f in FORMATS for r in _rates_for(f)])
 def test_encode_decodes_at_rate_and_length(fmt: str, rate: int | None) -> None:
     x = tone(seconds=1.0)
     out = encode(x, SR, AudioSpec(format=fmt, sample_rate=rate))
@@ -100,6 +104,9 @@ def test_aac_is_an_adts_stream() -> None:
     [
         ({"format": "ogg"}, "format"),
         ({"format": "wav", "sample_rate": 11025}, "sample_rate"),
+        ({"format": "opus", "sample_rate": 22050}, "sample_rate"),
+        ({"format": "opus", "sample_rate": 44100}, "sample_rate"),
+        ({"format": "ulaw", "sample_rate": 16000}, "sample_rate"),
         ({"volume": -0.1}, "volume"),
         ({"volume": 4.5}, "volume"),
         ({"volume": float("nan")}, "volume"),
@@ -113,9 +120,18 @@ def test_invalid_spec_raises_invalid_control(kwargs: dict[str, object], param: s
 
 
 def test_opus_uses_a_native_rate() -> None:
-    assert AudioSpec(format="opus", sample_rate=22050).output_rate(SR) == 48000
     assert AudioSpec(format="opus", sample_rate=16000).output_rate(SR) == 16000
-    assert AudioSpec(format="opus").output_rate(22050) == 48000
+    assert AudioSpec(format="opus", sample_rate=12000).output_rate(22050) == 12000
+    assert AudioSpec(format="opus").output_rate(22050) == 48000  # the voice's rate is not an Opus rate
+    assert AudioSpec(format="opus").output_rate(16000) == 16000
+
+
+def test_refused_rates_name_the_allowed_ones() -> None:
+    with pytest.raises(InvalidControl, match="opus sample_rate must be one of 8000, 12000, 16000, 24000, 48000"):
+        AudioSpec(format="opus", sample_rate=44100)
+    with pytest.raises(InvalidControl, match="ulaw sample_rate must be one of 8000, got 24000"):
+        AudioSpec(format="ulaw", sample_rate=24000)
+    assert AudioSpec(format="ulaw", sample_rate=8000).output_rate(SR) == 8000
 
 
 @pytest.mark.parametrize("target", SAMPLE_RATES)
@@ -157,7 +173,7 @@ def _stream(fmt: str, x: np.ndarray, rate: int | None = None, chunk: int = 6000)
 @pytest.mark.parametrize("fmt", FORMATS)
 def test_stream_encoder_output_decodes_whole(fmt: str) -> None:
     x = tone(seconds=1.0)
-    parts, rate = _stream(fmt, x, rate=22050 if fmt != "ulaw" else None)
+    parts, rate = _stream(fmt, x, rate={"ulaw": None, "opus": 16000}.get(fmt, 22050))
     samples, decoded_rate = decode(b"".join(parts), fmt, rate)
     assert len(samples) / decoded_rate == pytest.approx(1.0, abs=TOLERANCE_S)
     body = samples[int(0.2 * decoded_rate) : int(0.8 * decoded_rate)]

@@ -13,15 +13,13 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 
-from fastapi import FastAPI, Security
-from fastapi.middleware.cors import CORSMiddleware
-from fastapi.security import HTTPBearer
+from fastapi import FastAPI
 
 from ttsd import __version__
 from ttsd.api import errors
 from ttsd.api.deps import ServiceState
 from ttsd.api.docs import install_docs
-from ttsd.api.middleware import ApiKeyMiddleware, MetricsMiddleware
+from ttsd.api.middleware import install_middleware, protected_route_options
 from ttsd.api.routes import PROTECTED, PUBLIC
 from ttsd.api.routes.ui import static_files
 from ttsd.config import Settings
@@ -36,13 +34,6 @@ DESCRIPTION = """Mandarin text-to-speech.
 * `POST /v1/audio/speech` is OpenAI-compatible (point an OpenAI client's `base_url` at `/v1`).
 * Errors are `{"error": {"code": "...", "message": "..."}}`.
 """
-EXPOSED_HEADERS = [
-    "X-Audio-Duration",
-    "X-Sample-Rate",
-    "X-Sentences",
-    "X-Cached-Sentences",
-    "X-Processing-Time",
-]
 
 
 def create_app(settings: Settings, *, engine: TTSEngine, metrics: Metrics) -> FastAPI:
@@ -67,23 +58,11 @@ def create_app(settings: Settings, *, engine: TTSEngine, metrics: Metrics) -> Fa
     )
     app.state.service = state
     errors.install(app)
-    # The key is checked by ApiKeyMiddleware; declaring the scheme here gives /docs its "Authorize" button.
-    bearer = HTTPBearer(auto_error=False, description="Needed when the server runs with TTSD_API_KEY.")
     for router in PROTECTED:
-        app.include_router(router, dependencies=[Security(bearer)])
+        app.include_router(router, **protected_route_options(settings))
     for router in PUBLIC:
         app.include_router(router)
     app.mount("/static", static_files(), name="static")
     install_docs(app)
-    if settings.cors_origins:
-        app.add_middleware(
-            CORSMiddleware,
-            allow_origins=list(settings.cors_origins),
-            allow_methods=["GET", "POST"],
-            allow_headers=["Authorization", "Content-Type", "X-API-Key"],
-            expose_headers=EXPOSED_HEADERS,
-        )
-    if settings.api_key is not None:
-        app.add_middleware(ApiKeyMiddleware, api_key=settings.api_key.get_secret_value(), metrics=state.metrics)
-    app.add_middleware(MetricsMiddleware, metrics=state.metrics)  # added last = outermost: times everything
+    install_middleware(app, settings, state.metrics)
     return app

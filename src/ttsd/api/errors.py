@@ -4,9 +4,13 @@ Status mapping (the HTTP contract in docs/api.md):
 
 * 400 ``invalid_json``: the body is not JSON.
 * 401 ``unauthorized``: bad or missing API key (``ttsd.api.middleware``).
-* 413 ``text_too_long``; 422 ``invalid_parameter`` / ``invalid_text`` / ``unknown_voice``: validation.
+* 408 ``request_timeout``: the body (``ttsd.api.limits``) or request head (``ttsd.api.protocol``) came too slowly.
+* 413 ``body_too_large`` (``ttsd.api.limits``) / ``text_too_long``.
+* 422 ``invalid_parameter`` / ``invalid_text`` / ``unknown_voice``: validation.
+* 431 ``headers_too_large``: the request head passed 64 KiB (``ttsd.api.protocol``).
 * 503 ``queue_full`` (with ``Retry-After``) / ``unavailable`` (starting or draining, ``Retry-After`` too).
-* 504 ``timeout``; 499 ``cancelled`` (the client is gone; nobody reads it).
+* 503 ``too_many_connections``: past the connection cap with no idle connection to close (``ttsd.api.protocol``).
+* 504 ``timeout`` (logged at INFO); 499 ``cancelled`` (the client is gone; nobody reads it).
 * 500 ``backend_error`` / ``internal_error``: never a traceback in the body; details go to the log.
 
 Validation failures are counted in ``ttsd_rejected_total{reason="invalid"}`` here. ``queue_full``, ``timeout``
@@ -118,7 +122,11 @@ async def tts_error_handler(request: Request, exc: Exception) -> JSONResponse:
         headers = {"Retry-After": str(max(1, math.ceil(exc.retry_after_s)))}
     elif status == 503:
         headers = {"Retry-After": "1"}
-    if status >= 500 and status != 503:
+    if isinstance(exc, DeadlineExceeded):
+        # A deadline is a limit doing its job (the client's own timeout_s, or request_timeout_s under load, which
+        # ttsd_rejected_total{reason="timeout"} and the queue metrics show), not a server fault.
+        log.info("%s on %s: %s", type(exc).__name__, request.url.path, exc.message)
+    elif status >= 500 and status != 503:
         # The message of a TTSError is written to be safe to show; the cause goes to the log only.
         log.error("%s on %s: %s", type(exc).__name__, request.url.path, exc.message, exc_info=exc.__cause__)
     param = exc.param if isinstance(exc, InvalidControl) else None

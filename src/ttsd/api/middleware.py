@@ -1,4 +1,5 @@
-"""Pure ASGI middleware: request metrics + last-resort 500s, and the API key check.
+"""Pure ASGI middleware: request metrics + last-resort 500s, and the API key check; :func:`install_middleware`
+stacks them (with CORS and the body limit) in the order they must run.
 
 Pure ASGI (not ``BaseHTTPMiddleware``) so streaming responses pass through untouched and the timing covers the
 whole body, not just the headers.
@@ -11,10 +12,18 @@ import json
 import logging
 import time
 from collections.abc import Sequence
+from typing import Any
 
+from fastapi import FastAPI, Security
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.security import HTTPBearer
 from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from ttsd.api.limits import BodyLimitMiddleware, declares_body
+from ttsd.api.schemas import ErrorResponse
+from ttsd.config import Settings
+from ttsd.errors import TTSError
 from ttsd.metrics import Metrics
 
 log = logging.getLogger(__name__)
@@ -28,6 +37,14 @@ PUBLIC_PATHS = frozenset(
      "/favicon.ico", "/ui/config"}
 )  # fmt: skip
 PUBLIC_PREFIXES = ("/static/", "/docs-assets/")
+ABORT_EXTENSION = "ttsd.abort"  # set by ttsd.api.protocol: cut a response mid-body
+EXPOSED_HEADERS = [
+    "X-Audio-Duration",
+    "X-Sample-Rate",
+    "X-Sentences",
+    "X-Cached-Sentences",
+    "X-Processing-Time",
+]
 _INTERNAL_ERROR = json.dumps({"error": {"code": "internal_error", "message": "internal server error"}}).encode()
 
 
@@ -85,14 +102,14 @@ class MetricsMiddleware:
 
         try:
             await self.app(scope, receive, send_wrapper)
-        except Exception:
+        except Exception as exc:
+            if status != 0:
+                _cut_response(scope, exc)  # headers are out: the client must see a truncated body
+                return
             log.exception("unhandled error on %s %s", scope.get("method"), scope.get("path"))
-            if status == 0:
-                status = 500
-                await _send_json(send, 500, _INTERNAL_ERROR)
-                done = True
-            else:
-                raise  # headers are out: the server aborts the connection, so the client sees the truncation
+            status = 500
+            await _send_json(send, 500, _INTERNAL_ERROR)
+            done = True
         finally:
             label = str(status) if done or status == 0 else "499"
             self.metrics.request_duration.labels(route=route_template(scope, original), status=label).observe(
@@ -103,6 +120,26 @@ class MetricsMiddleware:
         route = route_template(scope, original)
         if route in AUDIO_ROUTES:
             self.metrics.time_to_first_audio.labels(route=route).observe(time.perf_counter() - start)
+
+
+def _cut_response(scope: Scope, exc: Exception) -> None:
+    """A response failed after its status line was sent (a stream lost its engine, e.g. at the drain timeout).
+
+    With ttsd's server, abort the connection (the client sees an incomplete body) and log one line: a domain
+    error without a traceback (its cause was logged where it happened), anything else with one. Elsewhere
+    (another ASGI server) re-raise, so that server closes the connection itself.
+    """
+    where = f"{scope.get('method')} {scope.get('path')}"
+    # Starlette wraps an error that has a handler, when it comes too late for the handler, in a RuntimeError.
+    domain = exc if isinstance(exc, TTSError) else exc.__cause__
+    if isinstance(domain, TTSError):
+        log.warning("response to %s cut mid-body: %s (%s)", where, domain.message, domain.code)
+    else:
+        log.error("response to %s cut mid-body by an unhandled error", where, exc_info=exc)
+    abort = (scope.get("extensions") or {}).get(ABORT_EXTENSION, {}).get("abort")
+    if abort is None:
+        raise exc
+    abort()
 
 
 async def _send_json(send: Send, status: int, body: bytes, headers: Sequence[tuple[bytes, bytes]] = ()) -> None:
@@ -123,7 +160,7 @@ class ApiKeyMiddleware:
         self.metrics = metrics
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or _is_public(scope["path"]) or self._authorized(scope):
+        if scope["type"] != "http" or _is_public(scope["path"]) or _is_preflight(scope) or self._authorized(scope):
             await self.app(scope, receive, send)
             return
         self.metrics.rejected.labels(reason="unauthorized").inc()
@@ -135,7 +172,10 @@ class ApiKeyMiddleware:
                 }
             }
         ).encode()
-        await _send_json(send, 401, body, [(b"www-authenticate", b"Bearer")])
+        headers = [(b"www-authenticate", b"Bearer")]
+        if declares_body(scope):
+            headers.append((b"connection", b"close"))  # the body is never read: do not read it to reuse the socket
+        await _send_json(send, 401, body, headers)
 
     def _authorized(self, scope: Scope) -> bool:
         presented = b""
@@ -149,3 +189,45 @@ class ApiKeyMiddleware:
 
 def _is_public(path: str) -> bool:
     return path in PUBLIC_PATHS or path.startswith(PUBLIC_PREFIXES)
+
+
+def _is_preflight(scope: Scope) -> bool:
+    """A CORS preflight (browsers never send credentials with it): answered by CORSMiddleware, or 405."""
+    if scope["method"] != "OPTIONS":
+        return False
+    names = {name for name, _ in scope["headers"]}
+    return b"origin" in names and b"access-control-request-method" in names
+
+
+def install_middleware(app: FastAPI, settings: Settings, metrics: Metrics) -> None:
+    """Outermost first: metrics (times everything), CORS (so 401s and 413s carry its headers and preflights
+    never need the key), the API key, then the body limit (unauthenticated bodies are never read)."""
+    app.add_middleware(
+        BodyLimitMiddleware,
+        max_body_bytes=settings.max_body_bytes,
+        body_timeout_s=settings.body_timeout_s,
+        metrics=metrics,
+    )
+    if settings.api_key is not None:
+        app.add_middleware(ApiKeyMiddleware, api_key=settings.api_key.get_secret_value(), metrics=metrics)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=list(settings.cors_origins),
+            allow_methods=["GET", "POST"],
+            allow_headers=["Authorization", "Content-Type", "X-API-Key"],
+            expose_headers=EXPOSED_HEADERS,
+        )
+    app.add_middleware(MetricsMiddleware, metrics=metrics)  # added last = outermost
+
+
+def protected_route_options(settings: Settings) -> dict[str, Any]:
+    """``include_router`` options for the routers behind the key: with a key configured, the Bearer scheme
+    (Swagger's "Authorize" button) and a documented 401; without one, neither (the server never asks)."""
+    if settings.api_key is None:
+        return {}
+    bearer = HTTPBearer(auto_error=False, description="The server's API key (TTSD_API_KEY).")
+    responses: dict[int | str, dict[str, Any]] = {
+        401: {"model": ErrorResponse, "description": "Missing or wrong API key"}
+    }
+    return {"dependencies": [Security(bearer)], "responses": responses}

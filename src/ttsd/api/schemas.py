@@ -6,11 +6,11 @@ output audio), so the schema, the engine and the docs cannot disagree.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AllowInfNan, BaseModel, BeforeValidator, ConfigDict, Field, Strict, StrictBool, StrictInt
 
-from ttsd.audio import FORMATS, SAMPLE_RATES, VOLUME_RANGE, AudioFormat
+from ttsd.audio import FORMATS, OPUS_RATES, SAMPLE_RATES, ULAW_RATE, VOLUME_RANGE, AudioFormat, SampleRate
 from ttsd.controls import ENERGY_RANGE, INTONATION_RANGE, PITCH_RANGE, SPEED_RANGE
 from ttsd.engine import InputType
 
@@ -55,42 +55,57 @@ ERROR_EXAMPLES: dict[int, tuple[str, str, str | None]] = {
 }
 OPENAI_MODELS: tuple[str, ...] = ("tts-1", "tts-1-hd", "gpt-4o-mini-tts")
 _RATES = ", ".join(map(str, SAMPLE_RATES))
+_OPUS_RATES = ", ".join(map(str, OPUS_RATES))
+# JSON numbers only: no booleans (``true`` is not 1.0), no numeric strings, no NaN/Infinity.
+Number = Annotated[float, Strict(), AllowInfNan(False)]
+
+
+def _empty_is_none(value: object) -> object:
+    return None if value == "" else value
+
+
+# ``""`` means "not set" (what form-driven clients send), like an absent field.
+OptionalName = Annotated[str | None, BeforeValidator(_empty_is_none)]
 
 
 class ControlFields(BaseModel):
     """Synthesis and output controls shared by ``/tts`` and ``/v1/audio/speech``."""
 
-    speed: float = Field(1.0, ge=SPEED_RANGE[0], le=SPEED_RANGE[1], description="Speaking rate: 1.25 is 25% faster.")
-    pitch: float = Field(
+    speed: Number = Field(1.0, ge=SPEED_RANGE[0], le=SPEED_RANGE[1], description="Speaking rate: 1.25 is 25% faster.")
+    pitch: Number = Field(
         0.0,
         ge=PITCH_RANGE[0],
         le=PITCH_RANGE[1],
         description="Pitch shift in speaker standard deviations (1.0 is about 2-3 semitones).",
     )
-    intonation: float = Field(
+    intonation: Number = Field(
         1.0,
         ge=INTONATION_RANGE[0],
         le=INTONATION_RANGE[1],
         description="Pitch contour scale: 0 is flat, 1 as predicted, above 1 more expressive.",
     )
-    energy: float = Field(1.0, ge=ENERGY_RANGE[0], le=ENERGY_RANGE[1], description="Energy (loudness contour).")
-    volume: float = Field(
+    energy: Number = Field(1.0, ge=ENERGY_RANGE[0], le=ENERGY_RANGE[1], description="Energy (loudness contour).")
+    volume: Number = Field(
         1.0,
         ge=VOLUME_RANGE[0],
         le=VOLUME_RANGE[1],
         description="Output gain (linear), soft-limited so loud settings never clip harshly.",
     )
-    variation: bool = Field(False, description="Sample prosody variation (dropout) instead of the mean.")
-    seed: int | None = Field(
+    variation: StrictBool = Field(False, description="Sample prosody variation (dropout) instead of the mean.")
+    seed: StrictInt | None = Field(
         None, ge=0, le=2**63 - 1, description="Makes 'variation' reproducible: same text + seed = same audio."
     )
-    emotion: str | None = Field(None, description="Emotion, for voices that have emotions (see /v1/voices).")
-    sample_rate: int | None = Field(
+    emotion: OptionalName = Field(
+        None, description="Emotion, for voices that have emotions (see /v1/voices); empty = none."
+    )
+    sample_rate: SampleRate | None = Field(
         None,
-        description=f"Output sample rate in Hz: one of {_RATES}. Default: the voice's own rate.",
+        description=f"Output sample rate in Hz: one of {_RATES}. Default: the voice's own rate (opus: 48000 "
+        f"unless the voice's rate is one of {_OPUS_RATES}; ulaw: {ULAW_RATE}). opus takes only {_OPUS_RATES}; "
+        f"ulaw only {ULAW_RATE}; other rates are refused (422), never silently changed.",
         examples=[24000],
     )
-    timeout_s: float | None = Field(
+    timeout_s: Number | None = Field(
         None, gt=0, description="Deadline for this request in seconds (at most the server's default)."
     )
     input_type: InputType = Field(
@@ -125,7 +140,7 @@ class TTSRequest(ControlFields):
         "binary",
         description="binary: the audio file as the body. base64: a JSON body with the audio in base64.",
     )
-    stream: bool = Field(False, description="Send audio sentence by sentence as it is ready (chunked).")
+    stream: StrictBool = Field(False, description="Send audio sentence by sentence as it is ready (chunked).")
 
 
 class SpeechRequest(ControlFields):
@@ -143,7 +158,7 @@ class SpeechRequest(ControlFields):
         description="A ttsd voice or speaker; OpenAI voice names (alloy, echo...) mean the default voice.",
     )
     response_format: AudioFormat = Field("mp3", description="mp3, opus, aac, flac, wav, pcm (s16le), or ulaw.")
-    stream: bool = Field(False, description="Send audio sentence by sentence as it is ready (chunked).")
+    stream: StrictBool = Field(False, description="Send audio sentence by sentence as it is ready (chunked).")
     stream_format: Literal["audio"] = Field("audio", description="Only 'audio' (raw audio bytes) is supported.")
     instructions: str | None = Field(None, description="Accepted for compatibility; ignored by ttsd voices.")
 

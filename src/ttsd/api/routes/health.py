@@ -1,7 +1,8 @@
 """Probes and metrics: ``GET /healthz`` (alive), ``GET /readyz`` (ready for traffic), ``GET /metrics``.
 
-Both probes read the engine's lifecycle state and never touch its queues, so they answer at once even while
-long syntheses run.
+``HEAD /healthz`` and ``HEAD /readyz`` answer with the same status and no body (load balancers that probe
+with HEAD). Both probes read the engine's lifecycle state and never touch its queues, so they answer at once
+even while long syntheses run.
 """
 
 from __future__ import annotations
@@ -41,6 +42,28 @@ async def readyz(state: StateDep) -> JSONResponse:
         voices=[info.name for info in state.engine.voices()],
     )
     return JSONResponse(body.model_dump(), status_code=200 if health.ready else 503)
+
+
+@router.head(
+    "/healthz",
+    summary="Liveness probe (no body)",
+    response_class=Response,
+    responses={200: {"description": "Alive"}, 503: {"description": "The engine failed"}},
+)
+async def healthz_head(state: StateDep) -> Response:
+    """The status of ``GET /healthz``, without a body."""
+    return Response(status_code=503 if state.engine.state is State.FAILED else 200)
+
+
+@router.head(
+    "/readyz",
+    summary="Readiness probe (no body)",
+    response_class=Response,
+    responses={200: {"description": "Ready"}, 503: {"description": "Starting, draining or failed"}},
+)
+async def readyz_head(state: StateDep) -> Response:
+    """The status of ``GET /readyz``, without a body."""
+    return Response(status_code=200 if state.engine.health().ready else 503)
 
 
 @router.get("/metrics", summary="Prometheus metrics", response_class=Response)

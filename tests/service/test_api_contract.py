@@ -1,0 +1,237 @@
+"""OpenAPI == server: strict request types, the sample-rate rules, ``emotion: ""``, the security scheme only
+with a key, CORS preflight with a key, HEAD probes, 504s at INFO, and every documented status code of every
+operation reached by a real request."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.service.api_helpers import API_KEY, Service, make_settings, running_service
+from ttsd.api import create_app
+from ttsd.api.schemas import SpeechRequest, TTSRequest
+from ttsd.voices.options import FakeOptions
+
+AUTH = {"Authorization": f"Bearer {API_KEY}"}
+TEXT = "你好。"
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("speed", True),
+        ("pitch", False),
+        ("volume", "1.0"),
+        ("stream", 0),
+        ("stream", "true"),
+        ("variation", 1),
+        ("seed", True),
+        ("seed", 1.5),
+        ("sample_rate", 11025),
+    ],
+)
+async def test_types_are_strict(field: str, value: object) -> None:
+    async with running_service() as svc:
+        for path, body in (("/tts", {"text": TEXT}), ("/v1/audio/speech", {"input": TEXT})):
+            response = await svc.client.post(path, json={**body, field: value})
+            assert response.status_code == 422, (path, field, value, response.text)
+            assert response.json()["error"]["param"] == field
+
+
+async def test_empty_emotion_means_none() -> None:
+    async with running_service() as svc:
+        for path, body in (("/tts", {"text": TEXT}), ("/v1/audio/speech", {"input": TEXT})):
+            response = await svc.client.post(path, json={**body, "emotion": ""})
+            assert response.status_code == 200, response.text
+        unknown = await svc.client.post("/tts", json={"text": TEXT, "emotion": "angry"})
+        assert unknown.status_code == 422
+    for model in (TTSRequest, SpeechRequest):
+        assert model.model_json_schema()["properties"]["emotion"]["anyOf"] == [{"type": "string"}, {"type": "null"}]
+
+
+@pytest.mark.parametrize(
+    ("fmt", "rate", "message"),
+    [
+        ("opus", 22050, "opus sample_rate must be one of 8000, 12000, 16000, 24000, 48000, got 22050"),
+        ("opus", 44100, "opus sample_rate must be one of 8000, 12000, 16000, 24000, 48000, got 44100"),
+        ("ulaw", 16000, "ulaw sample_rate must be one of 8000, got 16000"),
+    ],
+)
+async def test_sample_rates_a_codec_cannot_use_are_refused(fmt: str, rate: int, message: str) -> None:
+    async with running_service() as svc:
+        response = await svc.client.post("/tts", json={"text": TEXT, "format": fmt, "sample_rate": rate})
+        assert response.status_code == 422
+        assert response.json()["error"] == {"code": "invalid_parameter", "message": message, "param": "sample_rate"}
+
+
+async def test_ulaw_is_8khz_and_opus_keeps_a_native_rate() -> None:
+    async with running_service() as svc:
+        ulaw = await svc.client.post("/tts", json={"text": TEXT, "format": "ulaw", "sample_rate": 8000})
+        assert (ulaw.status_code, ulaw.headers["x-sample-rate"]) == (200, "8000")
+        opus = await svc.client.post("/tts", json={"text": TEXT, "format": "opus", "sample_rate": 12000})
+        assert (opus.status_code, opus.headers["x-sample-rate"]) == (200, "12000")
+    description = TTSRequest.model_json_schema()["properties"]["sample_rate"]["description"]
+    assert "opus takes only 8000, 12000, 16000, 24000, 48000" in description
+    assert "ulaw only 8000" in description
+
+
+def test_bearer_scheme_and_401_only_with_a_key() -> None:
+    open_spec = create_app(make_settings()).openapi()
+    assert "securitySchemes" not in open_spec.get("components", {})
+    for path in ("/v1/voices", "/v1/models"):
+        assert "401" not in open_spec["paths"][path]["get"]["responses"]
+    keyed = create_app(make_settings(api_key=API_KEY)).openapi()
+    assert keyed["components"]["securitySchemes"]["HTTPBearer"]["scheme"] == "bearer"
+    for path in ("/tts", "/v1/audio/speech", "/v1/voices", "/v1/models"):
+        (operation,) = keyed["paths"][path].values()
+        assert "401" in operation["responses"], path
+        assert operation["security"] == [{"HTTPBearer": []}]
+
+
+async def test_cors_preflight_and_401_with_an_api_key() -> None:
+    origin = "https://app.example"
+    async with running_service(api_key=API_KEY, cors_origins=(origin,)) as svc:
+        preflight = await svc.client.options(
+            "/v1/audio/speech",
+            headers={
+                "Origin": origin,
+                "Access-Control-Request-Method": "POST",
+                "Access-Control-Request-Headers": "authorization, content-type",
+            },
+        )
+        assert preflight.status_code == 200
+        assert preflight.headers["access-control-allow-origin"] == origin
+        assert "POST" in preflight.headers["access-control-allow-methods"]
+        # The browser can read the 401 (it carries the CORS headers), and a plain OPTIONS still needs the key.
+        denied = await svc.client.post("/tts", json={"text": TEXT}, headers={"Origin": origin})
+        assert denied.status_code == 401
+        assert denied.headers["access-control-allow-origin"] == origin
+        assert (await svc.client.options("/tts")).status_code == 401
+
+
+async def test_head_probes_have_no_body() -> None:
+    async with running_service() as svc:
+        for path in ("/healthz", "/readyz"):
+            response = await svc.client.head(path)
+            assert response.status_code == 200
+            assert response.content == b""
+        svc.app.state.service.draining = True
+        assert (await svc.client.head("/readyz")).status_code == 503
+
+
+async def test_client_deadline_is_logged_at_info(caplog: pytest.LogCaptureFixture) -> None:
+    async with running_service(faults=FakeOptions(delay_ms_per_batch=300)) as svc:
+        with caplog.at_level(logging.INFO, logger="ttsd.api.errors"):
+            response = await _behind_busy(_post("/tts", {"text": TEXT, "timeout_s": 0.05}, headers={}))(svc)
+        assert response.status_code == 504
+        records = [r for r in caplog.records if r.name == "ttsd.api.errors"]
+        assert [r.levelno for r in records] == [logging.INFO]
+        assert "DeadlineExceeded on /tts" in records[0].getMessage()
+
+
+# -- every documented status code is reachable ----------------------------------------------------------
+
+Trigger = Callable[[Service], Awaitable[httpx.Response]]
+
+
+def _post(path: str, body: Any, **kwargs: Any) -> Trigger:
+    async def trigger(svc: Service) -> httpx.Response:
+        return await svc.client.post(path, json=body, headers=kwargs.get("headers", AUTH))
+
+    return trigger
+
+
+def _raw(path: str, content: bytes) -> Trigger:
+    async def trigger(svc: Service) -> httpx.Response:
+        headers = {**AUTH, "Content-Type": "application/json"}
+        return await svc.client.post(path, content=content, headers=headers)
+
+    return trigger
+
+
+def _get(path: str, *, method: str = "GET", auth: bool = True) -> Trigger:
+    async def trigger(svc: Service) -> httpx.Response:
+        return await svc.client.request(method, path, headers=AUTH if auth else {})
+
+    return trigger
+
+
+def _while(attribute: str, value: object, inner: Trigger) -> Trigger:
+    """``inner`` while the service state has ``attribute`` set (draining, or a failed startup)."""
+
+    async def trigger(svc: Service) -> httpx.Response:
+        state = svc.app.state.service
+        saved = getattr(state, attribute)
+        setattr(state, attribute, value)
+        try:
+            return await inner(svc)
+        finally:
+            setattr(state, attribute, saved)
+
+    return trigger
+
+
+def _behind_busy(inner: Trigger) -> Trigger:
+    """``inner`` while another request keeps the (slow) voice busy, so ``inner`` waits in the queue."""
+
+    async def trigger(svc: Service) -> httpx.Response:
+        busy = asyncio.create_task(svc.client.post("/tts", json={"text": "忙。"}, headers=AUTH))
+        await asyncio.sleep(0.05)
+        try:
+            return await inner(svc)
+        finally:
+            await busy
+
+    return trigger
+
+
+def _speech_triggers(path: str, text_field: str) -> dict[str, Trigger]:
+    body = {text_field: TEXT}
+    return {
+        "200": _post(path, body),
+        "400": _raw(path, b"{not json"),
+        "401": _post(path, body, headers={}),
+        "413": _post(path, {text_field: "长" * 600}),
+        "422": _post(path, {**body, "speed": 100}),
+        "503": _while("draining", True, _post(path, body)),
+        "504": _behind_busy(_post(path, {**body, "timeout_s": 0.05})),
+    }
+
+
+TRIGGERS: dict[tuple[str, str], dict[str, Trigger]] = {
+    ("post", "/tts"): _speech_triggers("/tts", "text"),
+    ("post", "/v1/audio/speech"): _speech_triggers("/v1/audio/speech", "input"),
+    ("get", "/v1/voices"): {"200": _get("/v1/voices"), "401": _get("/v1/voices", auth=False)},
+    ("get", "/v1/models"): {"200": _get("/v1/models"), "401": _get("/v1/models", auth=False)},
+    ("get", "/healthz"): {"200": _get("/healthz"), "503": _while("failure", RuntimeError("x"), _get("/healthz"))},
+    ("head", "/healthz"): {
+        "200": _get("/healthz", method="HEAD"),
+        "503": _while("failure", RuntimeError("x"), _get("/healthz", method="HEAD")),
+    },
+    ("get", "/readyz"): {"200": _get("/readyz"), "503": _while("draining", True, _get("/readyz"))},
+    ("head", "/readyz"): {
+        "200": _get("/readyz", method="HEAD"),
+        "503": _while("draining", True, _get("/readyz", method="HEAD")),
+    },
+    ("get", "/metrics"): {"200": _get("/metrics")},
+    ("get", "/ui/config"): {"200": _get("/ui/config")},
+}
+
+
+async def test_every_documented_status_code_is_reachable() -> None:
+    async with running_service(api_key=API_KEY, cache_bytes=0, faults=FakeOptions(delay_ms_per_batch=200)) as svc:
+        documented = {
+            (method, path): set(operation["responses"])
+            for path, operations in svc.app.openapi()["paths"].items()
+            for method, operation in operations.items()
+        }
+        assert documented == {key: set(codes) for key, codes in TRIGGERS.items()}
+        for (method, path), codes in TRIGGERS.items():
+            for code, trigger in codes.items():
+                response = await trigger(svc)
+                assert str(response.status_code) == code, (method, path, code, response.text)
