@@ -8,25 +8,21 @@ from __future__ import annotations
 
 import sys
 
+from tests.service.fakes import fake_engine
 from ttsd.api import create_app
 from ttsd.api.server import build_server, run_server
-from ttsd.commands.serve import configure_logging
-from ttsd.config import Settings
-from ttsd.engine import engine_from_settings
+from ttsd.config import load_settings
+from ttsd.logs import configure_logging
 from ttsd.metrics import Metrics
-from ttsd.serving.executors import make_executor
-from ttsd.voices.fake import FakeVoice
-from ttsd.voices.registry import VoiceOptions
+from ttsd.voices.options import FakeOptions
 
 
 def main(argv: list[str]) -> int:
-    settings = Settings.model_validate({})
+    settings = load_settings()
     configure_logging(settings.log_level, settings.log_format)
-    extra = dict(arg.split("=", 1) for arg in argv)
-    voice = FakeVoice(options=VoiceOptions(max_phonemes=settings.max_phonemes, extra=extra))
-    metrics = Metrics()
-    engine = engine_from_settings(settings, metrics, voice=voice, executor=make_executor("cpu", voice))
-    return run_server(build_server(create_app(settings, engine, metrics=metrics), settings))
+    faults = FakeOptions(**{k: float(v) for k, v in (arg.split("=", 1) for arg in argv)})
+    fake = fake_engine(settings, Metrics(), faults=faults)
+    return run_server(build_server(create_app(settings, engine=fake.engine, metrics=fake.metrics), settings))
 
 
 if __name__ == "__main__":

@@ -13,8 +13,9 @@ import httpx
 import pytest
 
 from tests.service.api_helpers import API_KEY, Service, make_settings, running_service
-from ttsd.api import create_app
 from ttsd.api.schemas import SpeechRequest, TTSRequest
+from ttsd.bootstrap import build_app
+from ttsd.engine import State
 from ttsd.voices.options import FakeOptions
 
 AUTH = {"Authorization": f"Bearer {API_KEY}"}
@@ -81,11 +82,11 @@ async def test_ulaw_is_8khz_and_opus_keeps_a_native_rate() -> None:
 
 
 def test_bearer_scheme_and_401_only_with_a_key() -> None:
-    open_spec = create_app(make_settings()).openapi()
+    open_spec = build_app(make_settings()).openapi()
     assert "securitySchemes" not in open_spec.get("components", {})
     for path in ("/v1/voices", "/v1/models"):
         assert "401" not in open_spec["paths"][path]["get"]["responses"]
-    keyed = create_app(make_settings(api_key=API_KEY)).openapi()
+    keyed = build_app(make_settings(api_key=API_KEY)).openapi()
     assert keyed["components"]["securitySchemes"]["HTTPBearer"]["scheme"] == "bearer"
     for path in ("/tts", "/v1/audio/speech", "/v1/voices", "/v1/models"):
         (operation,) = keyed["paths"][path].values()
@@ -120,8 +121,9 @@ async def test_head_probes_have_no_body() -> None:
             response = await svc.client.head(path)
             assert response.status_code == 200
             assert response.content == b""
-        svc.app.state.service.draining = True
+        svc.engine.state = State.DRAINING
         assert (await svc.client.head("/readyz")).status_code == 503
+        svc.engine.state = State.READY
 
 
 async def test_client_deadline_is_logged_at_info(caplog: pytest.LogCaptureFixture) -> None:
@@ -161,17 +163,16 @@ def _get(path: str, *, method: str = "GET", auth: bool = True) -> Trigger:
     return trigger
 
 
-def _while(attribute: str, value: object, inner: Trigger) -> Trigger:
-    """``inner`` while the service state has ``attribute`` set (draining, or a failed startup)."""
+def _while(state: State, inner: Trigger) -> Trigger:
+    """``inner`` while the engine is in ``state`` (draining, or failed)."""
 
     async def trigger(svc: Service) -> httpx.Response:
-        state = svc.app.state.service
-        saved = getattr(state, attribute)
-        setattr(state, attribute, value)
+        saved = svc.engine.state
+        svc.engine.state = state
         try:
             return await inner(svc)
         finally:
-            setattr(state, attribute, saved)
+            svc.engine.state = saved
 
     return trigger
 
@@ -198,7 +199,7 @@ def _speech_triggers(path: str, text_field: str) -> dict[str, Trigger]:
         "401": _post(path, body, headers={}),
         "413": _post(path, {text_field: "长" * 600}),
         "422": _post(path, {**body, "speed": 100}),
-        "503": _while("draining", True, _post(path, body)),
+        "503": _while(State.DRAINING, _post(path, body)),
         "504": _behind_busy(_post(path, {**body, "timeout_s": 0.05})),
     }
 
@@ -208,15 +209,15 @@ TRIGGERS: dict[tuple[str, str], dict[str, Trigger]] = {
     ("post", "/v1/audio/speech"): _speech_triggers("/v1/audio/speech", "input"),
     ("get", "/v1/voices"): {"200": _get("/v1/voices"), "401": _get("/v1/voices", auth=False)},
     ("get", "/v1/models"): {"200": _get("/v1/models"), "401": _get("/v1/models", auth=False)},
-    ("get", "/healthz"): {"200": _get("/healthz"), "503": _while("failure", RuntimeError("x"), _get("/healthz"))},
+    ("get", "/healthz"): {"200": _get("/healthz"), "503": _while(State.FAILED, _get("/healthz"))},
     ("head", "/healthz"): {
         "200": _get("/healthz", method="HEAD"),
-        "503": _while("failure", RuntimeError("x"), _get("/healthz", method="HEAD")),
+        "503": _while(State.FAILED, _get("/healthz", method="HEAD")),
     },
-    ("get", "/readyz"): {"200": _get("/readyz"), "503": _while("draining", True, _get("/readyz"))},
+    ("get", "/readyz"): {"200": _get("/readyz"), "503": _while(State.DRAINING, _get("/readyz"))},
     ("head", "/readyz"): {
         "200": _get("/readyz", method="HEAD"),
-        "503": _while("draining", True, _get("/readyz", method="HEAD")),
+        "503": _while(State.DRAINING, _get("/readyz", method="HEAD")),
     },
     ("get", "/metrics"): {"200": _get("/metrics")},
     ("get", "/ui/config"): {"200": _get("/ui/config")},

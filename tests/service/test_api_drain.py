@@ -56,7 +56,7 @@ def _serve(tmp_path: Path, argv: list[str], **env: str) -> Iterator[Served]:
     port = free_port()
     environ = {
         **os.environ,
-        "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), str(HERE)]),
+        "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), str(ROOT)]),
         "TTSD_VOICE": "fake",
         "TTSD_WARMUP": "false",
         "TTSD_HOST": "127.0.0.1",

@@ -25,20 +25,31 @@ from schemathesis.specs.openapi.checks import (
 
 from tests.service.api_helpers import make_settings
 from tests.service.guarded_helpers import Guarded, guarded_service
-from ttsd.api import create_app
 from ttsd.api.middleware import PUBLIC_PATHS
+from ttsd.bootstrap import build_app
 
 API_KEY = "schemathesis-key"
 AUTH = {"Authorization": f"Bearer {API_KEY}"}
+
+
+def no_server_error(ctx: Any, response: Any, case: Case[Any]) -> bool | None:
+    """No 5xx, except a 504 for a deadline the client chose itself (``timeout_s``): that is the documented
+    answer to a request asking for less time than its synthesis takes, not a server fault."""
+    body = case.body if isinstance(case.body, dict) else {}
+    if response.status_code == 504 and body.get("timeout_s") is not None:
+        return None
+    return not_a_server_error(ctx, response, case)  # type: ignore[no-any-return]
+
+
 CHECKS = [
-    not_a_server_error,
+    no_server_error,
     status_code_conformance,
     content_type_conformance,
     response_schema_conformance,
     negative_data_rejection,  # invalid input (by the schema) must be refused: the server is as strict as its docs
 ]
 OVERRIDES: dict[str, Any] = {"api_key": API_KEY, "max_text_chars": 200, "max_connections": 64}
-SCHEMA = schemathesis.openapi.from_dict(create_app(make_settings(**OVERRIDES)).openapi())
+SCHEMA = schemathesis.openapi.from_dict(build_app(make_settings(**OVERRIDES)).openapi())
 OPERATIONS: list[APIOperation[Any, Any, Any, Any]] = [result.ok() for result in SCHEMA.get_all_operations()]  # type: ignore[union-attr]
 # Invalid inputs exist only for operations that take some (a request body, here).
 CASES = [(op, GenerationMode.POSITIVE) for op in OPERATIONS] + [

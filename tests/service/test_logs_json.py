@@ -179,5 +179,5 @@ def test_fake_voice_serve_folds_library_loggers(tmp_path: Path) -> None:
     messages = [e["message"] for e in entries if e["logger"] == "wetext"]
     assert "building fst for probe ..." in messages
     assert any(m.startswith("found existing fst:") for m in messages)
-    assert any(e["message"].startswith("ready: voice fake") for e in entries)
+    assert any(e["message"].startswith("ready: voices fake") for e in entries)
     assert list((tmp_path / "tmp").iterdir()) == [], "the server wrote to the temp dir"
