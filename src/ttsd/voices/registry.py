@@ -18,6 +18,7 @@ from ttsd.voices.base import Voice
 LOADERS: dict[str, str] = {
     "baker": "ttsd.voices.baker.voice:load",
     "fake": "ttsd.voices.fake:load",
+    "kokoro": "ttsd.voices.kokoro.voice:load",
     "sambert": "ttsd.voices.modelscope:load",
 }
 
