@@ -19,6 +19,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 from ttsd.text.types import Sentence, Token
 from ttsd.voices.kokoro.pinyin_ipa import syllable_to_ipa
@@ -128,7 +129,7 @@ class JiebaCutter:
 
     def __init__(self, *, cache_dir: Path | None = None) -> None:
         self._cache_dir = cache_dir
-        self._tokenizer: object | None = None
+        self._tokenizer: Any = None
 
     def __call__(self, text: str) -> Sequence[str]:
         if self._tokenizer is None:
@@ -139,7 +140,7 @@ class JiebaCutter:
                 self._cache_dir.mkdir(parents=True, exist_ok=True)
                 tokenizer.tmp_dir = str(self._cache_dir)
             self._tokenizer = tokenizer
-        return list(self._tokenizer.cut(text, HMM=True))  # type: ignore[attr-defined]
+        return list(self._tokenizer.cut(text, HMM=True))
 
 
 def _strip_ends(pieces: list[str]) -> None:

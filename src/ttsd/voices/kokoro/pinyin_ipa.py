@@ -79,6 +79,8 @@ def _parse(body: str, original: str) -> tuple[str, str, str, str]:
         return "", "ɨ", "", INITIALS[initial]
     if initial in ("j", "q", "x"):
         final = _J_Q_X_U.get(final, final)
+    elif final.startswith("ü") and initial not in ("n", "l"):
+        raise TextError(f"{original!r} is not a pinyin syllable the Kokoro voice can read")
     return (*_final(final, original), INITIALS[initial])
 
 

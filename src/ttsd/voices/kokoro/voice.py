@@ -102,7 +102,7 @@ class KokoroVoice:
         is not pinyin or a piece longer than the model takes."""
         out = self._phonemizer(sentence)
         if len(out.ids) > MAX_IDS:
-            raise TextError(f"sentence piece has {len(out.ids)} Kokoro ids, more than {MAX_IDS}: cut it to voice.budget")
+            raise TextError(f"sentence piece has {len(out.ids)} Kokoro ids, more than {MAX_IDS}: cut it to the budget")
         return Utterance(
             text=sentence.text,
             phonemes=tuple(out.phonemes),
@@ -188,4 +188,3 @@ def _speakers(spec: str | None) -> tuple[str, ...]:
     if unknown or not names:
         raise InvalidControl(f"unknown Kokoro speakers {unknown}; known: {', '.join(SPEAKERS)}", param="speakers")
     return names
-
