@@ -101,7 +101,8 @@ def float_model(model: Any) -> Any:
 def _weight(g: _Graph, node: Any) -> np.ndarray[Any, Any]:
     wq = g.array(node.input[1]).astype(np.float32)
     zp = g.array(node.input[3]).astype(np.float32) if len(node.input) > 3 and node.input[3] else np.float32(0)
-    return ((wq - zp) * g.array(_weight_scale(g, node)).astype(np.float32)).astype(np.float32)
+    weight: np.ndarray[Any, Any] = ((wq - zp) * g.array(_weight_scale(g, node))).astype(np.float32)
+    return weight
 
 
 def _weight_scale(g: _Graph, node: Any) -> str:
@@ -180,7 +181,7 @@ def _float_conv(g: _Graph, node: Any, inits: list[Any], dropped: set[int]) -> An
 
 def _float_bias(g: _Graph, add: Any) -> str:
     """The float bias initializer behind a ConvInteger's quantized-bias Add (``<prefix>.bias``)."""
-    prefix = add.name.split("_quantizedbias_add")[0]
+    prefix = str(add.name).split("_quantizedbias_add")[0]
     if prefix not in g.init:
         raise AssetError(f"unexpected Kokoro graph: no float bias {prefix} for {add.name}")
     return prefix
