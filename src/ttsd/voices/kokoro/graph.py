@@ -3,7 +3,7 @@
 The graph computes ``pred_dur = clip(round(sum(sigmoid(duration_proj)) / speed), 1)`` (frames per token id) in
 the node :data:`DURATION_NODE` and uses it only internally to build the alignment. Adding that node's output
 to the graph outputs changes no computation (the audio is bit-identical, checked by
-tests/integration/test_kokoro_voice.py), and gives per-id durations for timestamps.
+tests/integration/test_kokoro_real_voice.py), and gives per-id durations for timestamps.
 """
 
 from __future__ import annotations
