@@ -18,7 +18,7 @@ from ttsd.voices.kokoro.session import SAMPLES_PER_FRAME, OnnxSynthesizer
 
 def _tiny_kokoro(path: Path, *, clip_name: str = "/encoder/Clip") -> None:
     """frames = clip(round(tokens % 3 / speed), 1); audio = style[0, 0] repeated 600 * sum(frames) times."""
-    consts = {
+    consts: dict[str, np.ndarray[Any, Any]] = {
         "three": np.array(3, dtype=np.int64), "one": np.array(1.0, dtype=np.float32),
         "hop": np.array([SAMPLES_PER_FRAME], dtype=np.int64),
     }  # fmt: skip
