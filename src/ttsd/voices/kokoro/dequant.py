@@ -60,7 +60,8 @@ def module_path(node_name: str) -> str:
 
 
 def dequantized_weights(model: Any) -> dict[str, np.ndarray[Any, Any]]:
-    """``{module path + ".weight" / ".weight_ih" / ".weight_hh": float32 array}`` for every quantized op."""
+    """``{module path + ".weight": array}`` for every MatMulInteger/ConvInteger (MatMul weights [in, out]),
+    and ``.weight_ih``/``.weight_hh`` (``.bias`` where it has one) for every LSTM (ONNX layout, gates i,o,f,c)."""
     g = _Graph(model)
     out: dict[str, np.ndarray[Any, Any]] = {}
     for node in g.graph.node:
@@ -70,6 +71,8 @@ def dequantized_weights(model: Any) -> dict[str, np.ndarray[Any, Any]]:
             w, r = _lstm_weights(g, node)
             out[module_path(node.name) + ".weight_ih"] = w
             out[module_path(node.name) + ".weight_hh"] = r
+            if len(node.input) > 3 and node.input[3]:
+                out[module_path(node.name) + ".bias"] = g.array(node.input[3]).astype(np.float32)
     return out
 
 
