@@ -23,7 +23,7 @@ from ttsd.serving.admission import AdmissionConfig
 from ttsd.serving.executors import make_executor, select_device
 from ttsd.text.types import Frontend
 from ttsd.voices import registry
-from ttsd.voices.options import VoiceOptions
+from ttsd.voices.options import KokoroOptions, VoiceOptions
 from ttsd.voices.synthesizer import build_frontend
 
 if TYPE_CHECKING:
@@ -58,6 +58,7 @@ def voice_options(settings: Settings, *, device: str, precision: str) -> VoiceOp
         model_dir=settings.model_dir,
         max_phonemes=settings.max_phonemes,
         threads=settings.threads,
+        kokoro=KokoroOptions(voices_dir=settings.kokoro_voices_dir),
         sambert=settings.sambert_options(),
     )
 
@@ -70,7 +71,8 @@ def families(settings: Settings) -> list[str]:
     own = registry.family_of(settings.voice)
     if own not in AUTO_FAMILIES:
         return [own]
-    return [own, *(f for f in AUTO_FAMILIES if f != own and registry.installed(f))]
+    options = voice_options(settings, device="cpu", precision="auto")
+    return [own, *(f for f in AUTO_FAMILIES if f != own and registry.installed(f, options))]
 
 
 def build_frontend_for(settings: Settings, names: Sequence[str]) -> Frontend:

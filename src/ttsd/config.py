@@ -115,6 +115,9 @@ class Settings(BaseSettings):
         description="Voice families to load (default: the default voice's family plus every other installed "
         "family among baker and kokoro).",
     )
+    kokoro_voices_dir: Path | None = Field(
+        None, description="Where the Kokoro style files (z*_*.bin) are (default: <model dir>/kokoro/voices)."
+    )
     frontend_workers: int = Field(1, ge=1, le=64, description="Threads of the text front-end stage.")
     max_backlog_s: float = Field(
         20.0, ge=0, description="Admission: seconds of model time admitted work may represent (0 = no limit)."

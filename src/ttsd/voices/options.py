@@ -42,9 +42,13 @@ class BakerOptions:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class KokoroOptions:
-    """* ``voices_dir``: where the Kokoro style vectors (``z{f,m}_*.bin``) are (default: the model cache)."""
+    """* ``voices_dir``: where the Kokoro style vectors (``z{f,m}_*.bin``) are (default:
+      ``<model dir>/kokoro/voices``, where ``make install`` puts them).
+    * ``speakers``: narrow the 8 voices (empty: all); ``default_speaker``: the one ``None`` means."""
 
     voices_dir: Path | None = None
+    speakers: tuple[str, ...] = ()
+    default_speaker: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

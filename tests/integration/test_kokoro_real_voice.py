@@ -1,0 +1,104 @@
+"""The real Kokoro model (int8 ONNX on onnxruntime) with a male and a female voice: audio, speed, blends,
+durations, and the duration output leaving the audio bit-identical. Needs scripts/install.sh's Kokoro step
+(skips, and fails under TTSD_FAIL_ON_SKIP=1, without it)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+from pypinyin import Style, lazy_pinyin
+
+from ttsd.errors import AssetError
+from ttsd.text.types import Sentence, Token
+from ttsd.voices.base import BatchItem, Controls, FloatArray, Utterance
+from ttsd.voices.kokoro import assets
+from ttsd.voices.kokoro.voice import KokoroVoice, load
+from ttsd.voices.registry import VoiceOptions
+
+pytestmark = pytest.mark.integration
+TEXT = "今天天气很好，我们去公园散步吧。"
+
+
+def _model_dir() -> Path | None:
+    env = os.environ.get("TTSD_MODEL_DIR")
+    return Path(env) if env else None
+
+
+@pytest.fixture(scope="module")
+def kokoro() -> KokoroVoice:
+    try:
+        return load(VoiceOptions(model_dir=_model_dir(), threads=2))
+    except AssetError as exc:
+        pytest.skip(f"Kokoro assets not installed (scripts/install.sh --kokoro-only): {exc}")
+
+
+@pytest.fixture(scope="module")
+def utterance(kokoro: KokoroVoice) -> Utterance:
+    """A sentence as the front end hands it over: one token per character, pypinyin's readings."""
+    readings = iter(lazy_pinyin([c for c in TEXT if "\u4e00" <= c <= "\u9fff"], style=Style.TONE3,
+                                neutral_tone_with_five=True))  # fmt: skip
+    tokens = tuple(Token(c, (next(readings),), "dictionary") if "\u4e00" <= c <= "\u9fff" else Token(c, (), "silent")
+                   for c in TEXT)  # fmt: skip
+    return kokoro.encode(Sentence(tokens))
+
+
+def _synth(voice: KokoroVoice, utterance: Utterance, controls: Controls) -> tuple[FloatArray, int]:
+    out = voice.run_batch([BatchItem(utterance, controls)])
+    return out.waveforms[0], int(out.durations[0].sum())
+
+
+@pytest.fixture(scope="module")
+def female(kokoro: KokoroVoice, utterance: Utterance) -> FloatArray:
+    wave, total = _synth(kokoro, utterance, Controls(speaker="zf_xiaobei"))
+    assert total == len(wave)
+    return wave
+
+
+@pytest.mark.parametrize("speaker", ["zf_xiaobei", "zm_yunjian"])
+def test_a_female_and_a_male_voice_speak(kokoro: KokoroVoice, utterance: Utterance, speaker: str) -> None:
+    wave, total = _synth(kokoro, utterance, Controls(speaker=speaker))
+    assert kokoro.sample_rate == 24_000
+    assert wave.dtype == np.float32
+    assert 1.5 < len(wave) / 24_000 < 8.0
+    assert float(np.sqrt(np.mean(wave**2))) > 0.01  # not silent
+    assert float(np.abs(wave).max()) <= 1.5
+    assert total == len(wave)  # durations (samples per id) sum to the waveform length
+
+
+def test_speed_shortens_the_audio(kokoro: KokoroVoice, utterance: Utterance, female: FloatArray) -> None:
+    fast, total = _synth(kokoro, utterance, Controls(speaker="zf_xiaobei", speed=1.5))
+    assert total == len(fast)
+    assert len(fast) / len(female) == pytest.approx(1 / 1.5, rel=0.15)
+
+
+def test_a_blend_differs_from_its_parts_and_a_one_sided_blend_is_the_voice(
+    kokoro: KokoroVoice, utterance: Utterance, female: FloatArray
+) -> None:
+    one_sided, _ = _synth(kokoro, utterance, Controls(speaker="zf_xiaobei:1,zf_xiaoyi:0"))
+    np.testing.assert_array_equal(one_sided, female)
+    mixed, total = _synth(kokoro, utterance, Controls(speaker="zf_xiaobei:0.6,zf_xiaoyi:0.4"))
+    assert total == len(mixed)
+    assert float(np.sqrt(np.mean(mixed**2))) > 0.01
+    assert len(mixed) != len(female) or not np.allclose(mixed, female, atol=1e-3)
+
+
+def test_the_duration_output_leaves_the_audio_bit_identical(
+    kokoro: KokoroVoice, utterance: Utterance, female: FloatArray
+) -> None:
+    import onnxruntime as ort
+
+    prepared = assets.prepare(model_dir=_model_dir())
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 2
+    plain = ort.InferenceSession(str(prepared.model_path), options, providers=["CPUExecutionProvider"])
+    table = np.fromfile(assets.voice_path(prepared.voices_dir, "zf_xiaobei"), dtype="<f4").reshape(510, 256)
+    feeds = {
+        "tokens": np.asarray([utterance.ids], dtype=np.int64),
+        "style": table[len(utterance.ids) - 2][None, :],
+        "speed": np.asarray([1.0], dtype=np.float32),
+    }
+    (audio,) = plain.run(["audio"], feeds)
+    np.testing.assert_array_equal(audio, female)
