@@ -98,11 +98,7 @@ class FakePipeline:
         if self.output is not None:
             return self.output
         n = SAMPLES_PER_CHAR * len(re.sub(r"<[^>]*>", "", input)) * self.rate // SAMPLE_RATE
-        return {
-            "output_wav": tone_wav(
-                n, rate=self.rate, freq=self.freq(kwargs.get("voice")), channels=self.channels
-            )
-        }
+        return {"output_wav": tone_wav(n, rate=self.rate, freq=self.freq(kwargs.get("voice")), channels=self.channels)}
 
 
 def make_voice(pipeline: FakePipeline | None = None, **extra: str) -> tuple[SambertVoice, FakePipeline]:
@@ -269,9 +265,7 @@ def test_emotion_wraps_the_sentence_in_ssml_and_neutral_stays_plain() -> None:
     voice, fake = make_voice()
     voice.run_batch([item("你好<b>&。", emotion="happy"), item("你好。", emotion="neutral"), item("你好。")])
     sent = [call[0] for call in fake.calls]
-    assert (
-        sent[0] == '<speak><emotion category="happy" intensity="1.0">你好&lt;b&gt;&amp;。</emotion></speak>'
-    )
+    assert sent[0] == '<speak><emotion category="happy" intensity="1.0">你好&lt;b&gt;&amp;。</emotion></speak>'
     assert sent[1] == sent[2] == "你好。"
     assert emotion_markup("好", None) == "好"
 
@@ -435,9 +429,7 @@ def test_missing_modelscope_is_backend_unavailable_with_install_hint(monkeypatch
     assert "modelscope.oss-cn-beijing.aliyuncs.com" in message
 
 
-def test_missing_frontend_packages_are_named(
-    install_fakes: Callable[..., FakeModelScope], tmp_path: Path
-) -> None:
+def test_missing_frontend_packages_are_named(install_fakes: Callable[..., FakeModelScope], tmp_path: Path) -> None:
     install_fakes(FakeModelScope(), missing=("ttsfrd", "kantts"))
     with pytest.raises(BackendUnavailable) as info:
         load(VoiceOptions(extra={"model": str(model_dir(tmp_path))}))
@@ -477,9 +469,7 @@ def test_model_id_offline_resolves_from_the_cache_only(
     path = model_dir(tmp_path / "cache" / "damo" / "sambert")
     fake = install_fakes(FakeModelScope(snapshot_dir=path))
     load(VoiceOptions(extra={"offline": "1", "cache_dir": str(tmp_path / "cache")}))
-    assert fake.snapshot_calls == [
-        (DEFAULT_MODEL, {"cache_dir": str(tmp_path / "cache"), "local_files_only": True})
-    ]
+    assert fake.snapshot_calls == [(DEFAULT_MODEL, {"cache_dir": str(tmp_path / "cache"), "local_files_only": True})]
     assert fake.pipeline_calls[0]["model"] == str(path)
 
 

@@ -19,9 +19,7 @@ PROPERTY_SETTINGS = settings(
 )
 _MIXED = st.text(
     alphabet=st.one_of(
-        st.sampled_from(
-            "的一是在不了有和人这中大为上个国我以要他时来用们生到作地于出就分对成会可主发年动同工也能"
-        ),
+        st.sampled_from("的一是在不了有和人这中大为上个国我以要他时来用们生到作地于出就分对成会可主发年动同工也能"),
         st.sampled_from("0123456789.,:;%-/~￥$℃ ，。！？；、…“”（）\n\t"),
         st.sampled_from("ABCxyzé😀★々\x00\x07\u200b\ufeff한あ"),
     ),
@@ -124,9 +122,7 @@ def test_ten_thousand_characters(frontend: TextFrontend) -> None:
 
 def test_ten_thousand_characters_without_punctuation(frontend: TextFrontend) -> None:
     utterances = frontend.process("天" * 10_000)
-    assert (
-        sum((len(u.ids) - 2) // 3 for u in utterances) == 10_000
-    )  # sil + n*(2 phones + #0) - #0 + sil + eos
+    assert sum((len(u.ids) - 2) // 3 for u in utterances) == 10_000  # sil + n*(2 phones + #0) - #0 + sil + eos
     assert all(len(u.ids) <= frontend.max_phonemes for u in utterances)
 
 

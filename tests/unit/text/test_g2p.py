@@ -128,8 +128,7 @@ def test_leftover_digits_and_unknown_characters(g2p: G2P) -> None:
 def test_user_lexicon_overrides_pypinyin_and_builtin(tmp_path: Path) -> None:
     path = tmp_path / "lexicon.txt"
     path.write_text(
-        "# my words\n银行 yin2 xing2  # deliberately odd\n还钱 hai2 qian2\n\n"
-        "小王儿 xiao3 wangr2\niPhone ai4 feng1\n",
+        "# my words\n银行 yin2 xing2  # deliberately odd\n还钱 hai2 qian2\n\n小王儿 xiao3 wangr2\niPhone ai4 feng1\n",
         encoding="utf-8",
     )
     g2p = G2P(lexicon=load_lexicon(path), builtin=builtin_lexicon())
