@@ -49,6 +49,10 @@ class Budget:
         return self._deadline - time.monotonic()
 
 
+def say(message: str) -> None:
+    print(f"== {time.strftime('%H:%M:%S')} {message}", flush=True)
+
+
 def run_logged(cmd: list[str], *, log: Path, timeout: float, env: dict[str, str] | None = None) -> int:
     """Run ``cmd`` with stdout+stderr appended to ``log``; a timeout is exit code 124."""
     with log.open("a", encoding="utf-8") as sink:
@@ -62,19 +66,31 @@ def run_logged(cmd: list[str], *, log: Path, timeout: float, env: dict[str, str]
     return done.returncode
 
 
-def junit_counts(path: Path) -> dict[str, int]:
-    """passed / failed / errors / skipped_tests from a pytest ``--junitxml`` file."""
+def junit_counts(path: Path) -> dict[str, Any]:
+    """passed / failed / errors / skipped_tests counts and the failing test ids, from pytest's ``--junitxml``."""
     root = ET.parse(path).getroot()
     suites = [root] if root.tag == "testsuite" else list(root.iter("testsuite"))
     total = {k: sum(int(s.get(k, "0")) for s in suites) for k in ("tests", "failures", "errors", "skipped")}
     passed = total["tests"] - total["failures"] - total["errors"] - total["skipped"]
-    return {"passed": passed, "failed": total["failures"], "errors": total["errors"], "skipped_tests": total["skipped"]}
+    failing = [
+        f"{case.get('classname', '')}::{case.get('name', '')}"
+        for case in root.iter("testcase")
+        if case.find("failure") is not None or case.find("error") is not None
+    ]
+    return {
+        "passed": passed,
+        "failed": total["failures"],
+        "errors": total["errors"],
+        "skipped_tests": total["skipped"],
+        "failing": failing,
+    }
 
 
 def stage_tests(args: argparse.Namespace, budget: Budget) -> dict[str, Any]:
     if budget.left() < 60:
         return {"skipped": "time budget"}
     xml = args.work / "pytest.xml"
+    say(f"tests on {args.device} (pytest.log)")
     cmd = [
         sys.executable,
         "-m",
@@ -101,6 +117,7 @@ def stage_bench(args: argparse.Namespace, voice: str, budget: Budget) -> dict[st
     if budget.left() < 45:
         return {"skipped": "time budget"}
     out = args.work / f"bench-{voice}.json"
+    say(f"bench {voice}: {' '.join(args.precisions)} at batch {' '.join(map(str, args.batch_sizes))}")
     cmd = [
         sys.executable,
         str(ROOT / "bench" / "gpu_bench.py"),
@@ -179,6 +196,7 @@ def server(args: argparse.Namespace, voice: str, max_batch: int, log: Path) -> I
 
 def load_run(args: argparse.Namespace, url: str, name: str, clients: int, seconds: float) -> dict[str, Any]:
     out = args.work / f"load-{name}-{clients}.json"
+    say(f"load {name}: {clients} clients for {seconds:.0f} s")
     cmd = [
         sys.executable,
         "-m",
@@ -258,6 +276,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--request-timeout-s", type=float, default=20.0)
     p.add_argument("--tests-timeout-s", type=float, default=240.0)
     p.add_argument("--budget-s", type=float, default=480.0, help="the whole check, at most (seconds)")
+    p.add_argument("--no-print", action="store_true", help="write summary.txt without printing it")
     return p.parse_args(argv)
 
 
@@ -287,7 +306,8 @@ def main(argv: list[str] | None = None) -> int:
     (args.work / "results.json").write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     summary = format_summary(results)
     (args.work / "summary.txt").write_text(summary + "\n", encoding="utf-8")
-    print(summary)
+    if not args.no_print:
+        print(summary)
     return 0
 
 

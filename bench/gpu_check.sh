@@ -11,6 +11,7 @@
 #   --out DIR      where results come back (default: $OUT, else artifacts/gpu_check): summary.txt,
 #                  results.json, gpu_check.log (everything printed) and logs.tar.gz (every log and JSON)
 #   --wheels FILE  the wheel set (default: .whl/wheels.tar.xz)
+#   --no-convert   skip `ttsd model convert` (voices other than baker only)
 #   other options go to bench/gpu_check.py (they override the defaults; --help lists them), e.g.
 #                  --voices baker --seconds 20 --budget-s 420
 # Environment: PYTHON (default python3), DEVICE (cuda or cpu).
@@ -21,6 +22,7 @@ device=${DEVICE:-cuda}
 out=${OUT:-artifacts/gpu_check}
 wheels=.whl/wheels.tar.xz
 install=""
+convert=1
 extra=()
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -29,6 +31,7 @@ while [ $# -gt 0 ]; do
     --wheels) wheels="$2"; shift ;;
     --install) install=1 ;;
     --no-install) install=0 ;;
+    --no-convert) convert=0 ;;
     *) extra+=("$1") ;;
   esac
   shift
@@ -65,14 +68,16 @@ main() {
   fi
   "$PYTHON" -c 'import sys, torch, ttsd; print("python", sys.version.split()[0], "torch", torch.__version__,
 "cuda", torch.cuda.is_available(), "ttsd", ttsd.__file__)' || return 3
-  echo "== converting the Baker weights (cached after the first time)"
-  "$PYTHON" -m ttsd model convert || return 3
+  if [ "$convert" = 1 ]; then
+    echo "== converting the Baker weights (cached after the first time)"
+    "$PYTHON" -m ttsd model convert || return 3
+  fi
   local defaults=()
   if [ "$device" = cpu ]; then
     defaults=(--batch-sizes 1 4 --repeats 1 --clients 2 4 --unbatched-clients 4 --seconds 3 --max-batch-size 16
       --budget-s 420)
   fi
-  PYTHONUNBUFFERED=1 "$PYTHON" bench/gpu_check.py --work "$work/run" --device "$device" "${defaults[@]}" \
+  PYTHONUNBUFFERED=1 "$PYTHON" bench/gpu_check.py --no-print --work "$work/run" --device "$device" "${defaults[@]}" \
     "${extra[@]}"
 }
 
