@@ -235,27 +235,25 @@ def _plan(args: argparse.Namespace) -> list[tuple[str, int, list[int]]]:
 def stage_load(args: argparse.Namespace, voice: str, budget: Budget) -> list[dict[str, Any]]:
     runs: list[dict[str, Any]] = []
     for mode, max_batch, client_counts in _plan(args):
-        todo = [{"mode": mode, "clients": c, "max_batch_size": max_batch} for c in client_counts]
-        if budget.left() < SERVER_START_S + 10 * len(todo):
-            runs += [{**t, "skipped": "time budget"} for t in todo]
+        heads: list[dict[str, Any]] = [{"mode": mode, "clients": c, "max_batch_size": max_batch} for c in client_counts]
+        if budget.left() < SERVER_START_S + 10 * len(heads):
+            runs += [{**h, "skipped": "time budget"} for h in heads]
             continue
+        done: list[dict[str, Any]] = []
         try:
             with server(args, voice, max_batch, args.work / f"server-{voice}-{mode}.log") as url:
-                for i, t in enumerate(todo):
-                    fair = (budget.left() - 20) / (len(todo) - i) - args.request_timeout_s / 4
+                for i, (head, clients) in enumerate(zip(heads, client_counts, strict=True)):
+                    fair = (budget.left() - 20) / (len(heads) - i) - args.request_timeout_s / 4
                     seconds = min(args.seconds, fair)
                     if seconds < min(args.seconds, 3.0):  # shrunk below a useful run
-                        runs.append({**t, "skipped": "time budget"})
+                        done.append({**head, "skipped": "time budget"})
                         continue
-                    runs.append(
-                        {**t, "seconds": seconds, **load_run(args, url, f"{voice}-{mode}", t["clients"], seconds)}
+                    done.append(
+                        {**head, "seconds": seconds, **load_run(args, url, f"{voice}-{mode}", clients, seconds)}
                     )
-        except RuntimeError as err:
-            runs += [
-                {**t, "skipped": str(err)}
-                for t in todo
-                if not any(r["clients"] == t["clients"] and r["mode"] == mode for r in runs)
-            ]
+        except RuntimeError as err:  # the server did not come up (or died): the runs not done say why
+            done += [{**h, "skipped": str(err)} for h in heads[len(done) :]]
+        runs += done
     return runs
 
 
@@ -275,7 +273,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--seconds", type=float, default=30.0, help="load per client count, at most")
     p.add_argument("--request-timeout-s", type=float, default=20.0)
     p.add_argument("--tests-timeout-s", type=float, default=240.0)
-    p.add_argument("--budget-s", type=float, default=480.0, help="the whole check, at most (seconds)")
+    p.add_argument("--budget-s", type=float, default=420.0, help="the whole check, at most (seconds)")
     p.add_argument("--no-print", action="store_true", help="write summary.txt without printing it")
     return p.parse_args(argv)
 
