@@ -140,8 +140,12 @@ def main(argv: list[str] | None = None) -> int:
         hardware = device_name(args.device)
     except (RuntimeError, AssertionError) as err:  # torch without CUDA, or no device
         hardware = f"unavailable ({err})"
-    results = [bench_precision(args, p, text) for p in args.precision or ["fp16", "bf16"]]
+    results: list[dict[str, Any]] = []
     report = {"voice": args.voice, "device": args.device, "hardware": hardware, "results": results}
+    for precision in args.precision or ["fp16", "bf16"]:
+        results.append(bench_precision(args, precision, text))
+        if args.json is not None:  # after every precision: a run stopped later keeps what it measured
+            args.json.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     for r in results:
         if "skipped" in r:
             print(f"{r['voice']} {r['precision']}: skipped ({r['skipped']})")
@@ -150,8 +154,6 @@ def main(argv: list[str] | None = None) -> int:
                 f"{r['voice']} {r['precision']} batch {b['batch_size']:>3}: {b['audio_s_per_s']:9.1f} audio s/s"
                 f"  RTF {b['rtf']:.5f}  wall {b['wall_s'] * 1000:8.1f} ms  peak {b['peak_mem_mb']:8.0f} MB"
             )
-    if args.json is not None:
-        args.json.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     return 0
 
 

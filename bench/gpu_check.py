@@ -16,6 +16,7 @@ import argparse
 import contextlib
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -54,16 +55,23 @@ def say(message: str) -> None:
 
 
 def run_logged(cmd: list[str], *, log: Path, timeout: float, env: dict[str, str] | None = None) -> int:
-    """Run ``cmd`` with stdout+stderr appended to ``log``; a timeout is exit code 124."""
+    """Run ``cmd`` with stdout+stderr appended to ``log``. Past ``timeout`` it gets SIGINT (pytest then still
+    writes its report), then SIGKILL 15 s later; a timed-out run returns 124."""
     with log.open("a", encoding="utf-8") as sink:
         sink.write(f"$ {' '.join(cmd)}\n")
         sink.flush()
+        proc = subprocess.Popen(cmd, stdout=sink, stderr=subprocess.STDOUT, env=env, cwd=ROOT)
         try:
-            done = subprocess.run(cmd, stdout=sink, stderr=subprocess.STDOUT, timeout=timeout, env=env, cwd=ROOT)
+            return proc.wait(timeout=max(1.0, timeout))
         except subprocess.TimeoutExpired:
-            sink.write(f"timed out after {timeout:.0f} s\n")
-            return 124
-    return done.returncode
+            proc.send_signal(signal.SIGINT)
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        sink.write(f"\ntimed out after {timeout:.0f} s\n")
+    return 124
 
 
 def junit_counts(path: Path) -> dict[str, Any]:
@@ -110,7 +118,11 @@ def stage_tests(args: argparse.Namespace, budget: Budget) -> dict[str, Any]:
     rc = run_logged(cmd, log=args.work / "pytest.log", timeout=min(args.tests_timeout_s, budget.left() - 30))
     if not xml.is_file():
         return {"skipped": f"pytest wrote no report (exit {rc}); see pytest.log", "rc": rc}
-    return {"rc": rc, **junit_counts(xml)}
+    counts = junit_counts(xml)
+    if rc == 124:
+        counts["failing"] = [*counts["failing"], f"(interrupted after {args.tests_timeout_s:.0f} s)"]
+        counts["errors"] += 1
+    return {"rc": rc, **counts}
 
 
 def stage_bench(args: argparse.Namespace, voice: str, budget: Budget) -> dict[str, Any]:
@@ -134,13 +146,15 @@ def stage_bench(args: argparse.Namespace, voice: str, budget: Budget) -> dict[st
     ]
     for precision in args.precisions:
         cmd += ["--precision", precision]
-    rc = run_logged(cmd, log=args.work / f"bench-{voice}.log", timeout=budget.left() - 15)
-    if rc != 0 or not out.is_file():
+    timeout = min(args.bench_timeout_s, budget.left() - 15)
+    rc = run_logged(cmd, log=args.work / f"bench-{voice}.log", timeout=timeout)
+    if not out.is_file():
         return {"skipped": f"gpu_bench.py exit {rc}; see bench-{voice}.log"}
-    report: dict[str, Any] = json.loads(out.read_text(encoding="utf-8"))
-    runnable = [r for r in report["results"] if "skipped" not in r]
-    if not runnable:
-        return {"skipped": "; ".join(sorted({r["skipped"] for r in report["results"]})), "hardware": report["hardware"]}
+    report: dict[str, Any] = json.loads(out.read_text(encoding="utf-8"))  # written after every precision
+    if rc != 0:
+        report["partial"] = f"gpu_bench.py exit {rc} (124: past {timeout:.0f} s); see bench-{voice}.log"
+    if report["results"] and all("skipped" in r for r in report["results"]):
+        report["unloadable"] = "; ".join(sorted({r["skipped"] for r in report["results"]}))
     return report
 
 
@@ -272,7 +286,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--server-precision", default="auto", help="TTSD_PRECISION of the servers")
     p.add_argument("--seconds", type=float, default=30.0, help="load per client count, at most")
     p.add_argument("--request-timeout-s", type=float, default=20.0)
-    p.add_argument("--tests-timeout-s", type=float, default=240.0)
+    p.add_argument("--tests-timeout-s", type=float, default=150.0, help="the tests stage, at most")
+    p.add_argument("--bench-timeout-s", type=float, default=90.0, help="the bench stage per voice, at most")
     p.add_argument("--budget-s", type=float, default=420.0, help="the whole check, at most (seconds)")
     p.add_argument("--no-print", action="store_true", help="write summary.txt without printing it")
     return p.parse_args(argv)
@@ -295,8 +310,10 @@ def main(argv: list[str] | None = None) -> int:
         if "bench" in stages:
             entry["bench"] = stage_bench(args, voice, budget)
             results["hardware"] = entry["bench"].get("hardware", results["hardware"])
-        if "load" in stages and "skipped" in entry["bench"] and "bench" in stages:
-            entry["load"] = [{"mode": "-", "clients": 0, "skipped": f"voice not runnable: {entry['bench']['skipped']}"}]
+        if "load" in stages and "unloadable" in entry["bench"]:
+            entry["load"] = [
+                {"mode": "-", "clients": 0, "skipped": f"voice not loadable: {entry['bench']['unloadable']}"}
+            ]
         elif "load" in stages:
             entry["load"] = stage_load(args, voice, budget)
         results["voices"][voice] = entry

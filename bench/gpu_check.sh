@@ -75,7 +75,7 @@ main() {
   local defaults=()
   if [ "$device" = cpu ]; then
     defaults=(--batch-sizes 1 4 --repeats 1 --clients 2 4 --unbatched-clients 4 --seconds 3 --max-batch-size 16
-      --budget-s 420)
+      --budget-s 420 --tests-timeout-s 120 --bench-timeout-s 100)
   fi
   PYTHONUNBUFFERED=1 "$PYTHON" bench/gpu_check.py --no-print --work "$work/run" --device "$device" "${defaults[@]}" \
     "${extra[@]}"

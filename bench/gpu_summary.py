@@ -113,7 +113,7 @@ def goals(results: dict[str, Any]) -> list[Goal]:
 def _bench_lines(voice: str, bench: dict[str, Any]) -> list[str]:
     if "skipped" in bench:
         return [f"{voice:<8} skipped: {bench['skipped']}"]
-    lines = []
+    lines = [f"{voice:<8} (partial: {bench['partial']})"] if "partial" in bench else []
     for r in bench.get("results", []):
         if "skipped" in r:
             lines.append(f"{voice:<8} {r['precision']:<6} skipped: {r['skipped']}")
