@@ -152,8 +152,13 @@ def stage_bench(args: argparse.Namespace, voice: str, budget: Budget) -> dict[st
     if not out.is_file():
         return {"skipped": f"gpu_bench.py exit {rc}; see bench-{voice}.log"}
     report: dict[str, Any] = json.loads(out.read_text(encoding="utf-8"))  # written after every precision
+    return annotate_bench(report, rc=rc, note=f"(124: past {timeout:.0f} s); see bench-{voice}.log")
+
+
+def annotate_bench(report: dict[str, Any], *, rc: int, note: str) -> dict[str, Any]:
+    """Mark a run that stopped early ``partial``, and a voice that no precision could load ``unloadable``."""
     if rc != 0:
-        report["partial"] = f"gpu_bench.py exit {rc} (124: past {timeout:.0f} s); see bench-{voice}.log"
+        report["partial"] = f"gpu_bench.py exit {rc} {note}"
     reasons = {r.get("skipped", "") for r in report["results"]}
     if report["results"] and all(reason.startswith(UNLOADABLE) for reason in reasons):
         report["unloadable"] = "; ".join(sorted(reasons))  # every precision: the voice itself is not here

@@ -163,6 +163,17 @@ def test_junit_counts(tmp_path: Path) -> None:
     assert counts == {"passed": 2, "failed": 1, "errors": 0, "skipped_tests": 1, "failing": ["m::bad"]}
 
 
+def test_a_voice_is_unloadable_only_when_every_precision_says_so() -> None:
+    fp16_on_cpu = {"precision": "fp16", "skipped": "InvalidControl: precision fp16 needs a CUDA device"}
+    timed_out = check.annotate_bench({"results": [fp16_on_cpu]}, rc=124, note="(past 90 s)")
+    assert timed_out["partial"] == "gpu_bench.py exit 124 (past 90 s)"
+    assert "unloadable" not in timed_out  # bf16 never reported: the server may still run
+    unknown = [{"precision": p, "skipped": "UnknownVoice: unknown voice 'kokoro'"} for p in ("fp16", "bf16")]
+    gone = check.annotate_bench({"results": unknown}, rc=0, note="")
+    assert gone["unloadable"] == "UnknownVoice: unknown voice 'kokoro'"
+    assert "partial" not in gone
+
+
 def _wheel(path: Path) -> Path:
     whl = path / "demo-1.0-py3-none-any.whl"
     with zipfile.ZipFile(whl, "w", compression=zipfile.ZIP_DEFLATED) as z:
