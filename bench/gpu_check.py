@@ -106,7 +106,7 @@ def stage_tests(args: argparse.Namespace, budget: Budget) -> dict[str, Any]:
         "pytest",
         "-m",
         "gpu or integration",
-        *TEST_PATHS,
+        *args.tests,
         "--device",
         args.device,
         "-p",
@@ -284,6 +284,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--device", default="cuda", help="cuda, cuda:N or cpu")
     p.add_argument("--voices", default="baker,kokoro", help="comma-separated voice names")
     p.add_argument("--stages", default="tests,bench,load", help="comma-separated subset of tests,bench,load")
+    p.add_argument("--tests", nargs="+", default=list(TEST_PATHS), help="pytest paths (default: %(default)s)")
     p.add_argument("--precisions", nargs="+", default=["fp16", "bf16"])
     p.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 8, 32, 64])
     p.add_argument("--repeats", type=int, default=3)
