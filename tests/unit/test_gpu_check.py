@@ -246,6 +246,8 @@ def test_cpu_mode_end_to_end_with_the_fake_voice(tmp_path: Path) -> None:
     assert all(b["audio_s_per_s"] > 0 for b in fp32["batches"])
     assert [(r["mode"], r["clients"]) for r in fake["load"]] == [("batched", 2), ("unbatched", 2)]
     assert all(r["report"]["ok"] > 0 and r["report"]["ttfa_s"]["p50"] > 0 for r in fake["load"])
-    assert "UnknownVoice" in results["voices"]["nosuchvoice"]["bench"]["skipped"]
+    missing = results["voices"]["nosuchvoice"]
+    assert missing["bench"]["unloadable"].startswith("UnknownVoice: unknown voice 'nosuchvoice'")
+    assert [r["skipped"] for r in missing["load"]] == [f"voice not loadable: {missing['bench']['unloadable']}"]
     assert done.stdout.rstrip().endswith((out / "summary.txt").read_text(encoding="utf-8").rstrip())
     assert not list(tmp_path.glob("gpu_check.*"))  # the work folder is removed
