@@ -1,6 +1,6 @@
 """The GPU check's stages, run one after another inside a time budget (``bench/gpu_check.sh`` wraps this):
 
-* ``tests``: ``pytest -m "gpu or integration"`` over tests/unit and the parity tests, ``--device DEVICE``.
+* ``tests``: ``pytest -m "gpu or integration"`` over tests/unit and the parity tests, ``--torch-device DEVICE``.
 * ``bench``: ``bench/gpu_bench.py`` per voice (precisions x batch sizes), one process per voice.
 * ``load``: per voice, a ``ttsd serve`` (cache off, ``TTSD_DEVICE``) under ``ttsd loadtest --stream`` at each
   client count, then a ``max_batch_size=1`` server at the ``--unbatched-clients`` counts.
@@ -107,7 +107,7 @@ def stage_tests(args: argparse.Namespace, budget: Budget) -> dict[str, Any]:
         "-m",
         "gpu or integration",
         *args.tests,
-        "--device",
+        "--torch-device",
         args.device,
         "-p",
         "no:cacheprovider",

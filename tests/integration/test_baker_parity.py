@@ -2,7 +2,7 @@
 
 Every case runs end to end (the model predicts its own durations). ``exact`` mode must reproduce the reference
 durations, f0 and energy, and its mel closely; ``fast`` mode (plain float at frame level) must keep durations
-and stay within a looser mel bound, compared on the overlapping frames. ``--device cuda`` runs the models on the
+and stay within a looser mel bound, compared on the overlapping frames. ``--torch-device cuda`` runs the models on the
 GPU (fp32) against the same bars.
 """
 

