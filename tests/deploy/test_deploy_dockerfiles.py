@@ -66,7 +66,7 @@ def install_options() -> set[str]:
 
 def install_calls(text: str) -> list[list[str]]:
     """Every invocation of scripts/install.sh in a shell fragment, as argument lists (first = the script)."""
-    calls = []
+    calls: list[list[str]] = []
     for line in text.splitlines():
         lexer = shlex.shlex(line, posix=True, punctuation_chars=True)
         lexer.whitespace_split = True
@@ -184,7 +184,7 @@ def test_makefile_uses_the_same_recipe() -> None:
 def _skeleton(flavour: str) -> list[str]:
     """The instruction sequence with the parts allowed to differ masked: base image, how Python is provided
     (apt on the CUDA base), torch index, labels, device environment and the healthcheck's start period."""
-    out = []
+    out: list[str] = []
     for i in _instructions(flavour):
         if i.keyword in ("LABEL", "ARG"):
             continue

@@ -11,12 +11,13 @@ import numpy as np
 import pytest
 from pypinyin import Style, lazy_pinyin
 
+from ttsd.controls import Controls
 from ttsd.errors import AssetError
 from ttsd.text.types import Sentence, Token
-from ttsd.voices.base import BatchItem, Controls, FloatArray, Utterance
+from ttsd.voices.base import BatchItem, FloatArray, Utterance
 from ttsd.voices.kokoro import assets
 from ttsd.voices.kokoro.voice import KokoroVoice, load
-from ttsd.voices.registry import VoiceOptions
+from ttsd.voices.options import VoiceOptions
 
 pytestmark = pytest.mark.integration
 TEXT = "今天天气很好，我们去公园散步吧。"

@@ -20,7 +20,12 @@ from ttsd.voices.options import FakeOptions
 def main(argv: list[str]) -> int:
     settings = load_settings()
     configure_logging(settings.log_level, settings.log_format)
-    faults = FakeOptions(**{k: float(v) for k, v in (arg.split("=", 1) for arg in argv)})
+    delays = {k: float(v) for k, v in (arg.split("=", 1) for arg in argv)}
+    faults = FakeOptions(
+        delay_ms_per_batch=delays.pop("delay_ms_per_batch", 0.0), delay_ms_per_item=delays.pop("delay_ms_per_item", 0.0)
+    )
+    if delays:
+        raise SystemExit(f"unknown options {sorted(delays)}; use delay_ms_per_batch=MS, delay_ms_per_item=MS")
     fake = fake_engine(settings, Metrics(), faults=faults)
     return run_server(build_server(create_app(settings, engine=fake.engine, metrics=fake.metrics), settings))
 

@@ -12,7 +12,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.service.api_helpers import API_KEY, Service, make_settings, running_service
+from tests.service.api_helpers import API_KEY, Service, running_service
+from tests.service.fakes import make_settings
 from ttsd.api.schemas import SpeechRequest, TTSRequest
 from ttsd.bootstrap import build_app
 from ttsd.engine import State

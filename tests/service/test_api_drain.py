@@ -19,7 +19,7 @@ from typing import Any
 
 import httpx
 import pytest
-import yaml  # type: ignore[import-untyped]
+import yaml
 
 from tests.service.api_helpers import free_port
 from tests.service.guarded_helpers import post_head, raw_connection, wait_until

@@ -19,7 +19,7 @@ def assert_error(response: httpx.Response, status: int, code: str) -> dict[str, 
     assert response.headers["content-type"].startswith("application/json")
     body = response.json()
     assert set(body) == {"error"}
-    error = body["error"]
+    error: dict[str, str] = body["error"]
     assert error["code"] == code
     assert isinstance(error["message"], str)
     assert error["message"]
@@ -159,7 +159,7 @@ async def test_unexpected_exception_is_a_bare_500() -> None:
         async def boom(_: object) -> None:
             raise ZeroDivisionError("secret internals")
 
-        svc.engine.synthesize = boom  # type: ignore[method-assign]
+        svc.engine.synthesize = boom  # type: ignore[method-assign, assignment]
         response = await svc.client.post("/tts", json={"text": TEXT})
         error = assert_error(response, 500, "internal_error")
         assert "secret" not in response.text

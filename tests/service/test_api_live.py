@@ -44,7 +44,7 @@ def test_openai_client_non_streaming() -> None:
         assert rate == SAMPLE_RATE
         assert len(audio) == expected_samples(svc.fake, TEXT)
         mp3 = client.audio.speech.create(model="tts-1-hd", voice="echo", input=TEXT, speed=1.25)
-        with av.open(io.BytesIO(mp3.read())) as container:
+        with av.open(io.BytesIO(mp3.read()), mode="r") as container:
             samples = sum(f.samples for f in container.decode(audio=0))
         assert samples / SAMPLE_RATE == pytest.approx(expected_samples(svc.fake, TEXT, 1.25) / SAMPLE_RATE, abs=0.1)
         assert {m.id for m in client.models.list()} >= {"tts-1", "tts-1-hd", "ttsd"}

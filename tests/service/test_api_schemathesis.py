@@ -23,7 +23,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from tests.service.api_helpers import make_settings
+from tests.service.fakes import make_settings
 from tests.service.guarded_helpers import Guarded, guarded_service
 from ttsd.api.middleware import PUBLIC_PATHS
 from ttsd.bootstrap import build_app
@@ -38,7 +38,7 @@ def no_server_error(ctx: Any, response: Any, case: Case[Any]) -> bool | None:
     body = case.body if isinstance(case.body, dict) else {}
     if response.status_code == 504 and body.get("timeout_s") is not None:
         return None
-    return not_a_server_error(ctx, response, case)  # type: ignore[no-any-return]
+    return not_a_server_error(ctx, response, case)
 
 
 CHECKS = [

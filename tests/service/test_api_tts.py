@@ -7,6 +7,7 @@ import base64
 import io
 
 import av
+import httpx
 import numpy as np
 import pytest
 import soundfile as sf
@@ -22,7 +23,7 @@ TEXT = "欢迎使用中文语音合成服务。今天天气很好！"
 def decode_any(data: bytes, fmt: str, rate: int) -> tuple[np.ndarray, int]:
     if fmt == "pcm":
         return np.frombuffer(data, dtype="<i2").astype(np.float32) / 32768, rate
-    with av.open(io.BytesIO(data)) as container:
+    with av.open(io.BytesIO(data), mode="r") as container:
         stream = container.streams.audio[0]
         samples = np.concatenate([f.to_ndarray().reshape(-1) for f in container.decode(stream)])
         return samples.astype(np.float32), stream.rate
@@ -50,7 +51,7 @@ async def test_tts_joins_sentences_with_pauses(service: Service) -> None:
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
-async def test_every_format_decodes(client, fmt: str) -> None:
+async def test_every_format_decodes(client: httpx.AsyncClient, fmt: str) -> None:
     response = await client.post("/tts", json={"text": TEXT, "format": fmt})
     assert response.status_code == 200, response.text
     rate = int(response.headers["x-sample-rate"])
@@ -61,14 +62,14 @@ async def test_every_format_decodes(client, fmt: str) -> None:
 
 
 @pytest.mark.parametrize(("fmt", "rate"), [("wav", 8000), ("wav", 44100), ("mp3", 16000), ("flac", 48000)])
-async def test_sample_rate_is_honoured(client, fmt: str, rate: int) -> None:
+async def test_sample_rate_is_honoured(client: httpx.AsyncClient, fmt: str, rate: int) -> None:
     response = await client.post("/tts", json={"text": TEXT, "format": fmt, "sample_rate": rate})
     assert response.status_code == 200
     _, decoded_rate = decode_any(response.content, fmt, rate)
     assert decoded_rate == rate == int(response.headers["x-sample-rate"])
 
 
-async def test_ulaw_is_8khz_mulaw_wav(client) -> None:
+async def test_ulaw_is_8khz_mulaw_wav(client: httpx.AsyncClient) -> None:
     response = await client.post("/tts", json={"text": TEXT, "format": "ulaw"})
     info = sf.info(io.BytesIO(response.content))
     assert (info.format, info.subtype, info.samplerate) == ("WAV", "ULAW", 8000)
@@ -83,7 +84,7 @@ async def test_speed_and_volume_change_the_audio(service: Service) -> None:
     assert np.abs(b).max() == pytest.approx(np.abs(a).max() * 0.5, rel=0.02)
 
 
-async def test_base64_encoding_returns_json(client) -> None:
+async def test_base64_encoding_returns_json(client: httpx.AsyncClient) -> None:
     response = await client.post("/tts", json={"text": TEXT, "encoding": "base64", "format": "flac"})
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("application/json")
@@ -95,7 +96,7 @@ async def test_base64_encoding_returns_json(client) -> None:
     assert body["characters"] == len(TEXT)
 
 
-async def test_streamed_tts_equals_whole_pcm(client) -> None:
+async def test_streamed_tts_equals_whole_pcm(client: httpx.AsyncClient) -> None:
     whole = await client.post("/tts", json={"text": TEXT, "format": "pcm"})
     streamed = await client.post("/tts", json={"text": TEXT, "format": "wav", "stream": True})
     assert streamed.status_code == 200
@@ -113,7 +114,9 @@ async def test_openai_route_defaults_to_mp3(service: Service) -> None:
 
 @pytest.mark.parametrize("voice", ["alloy", "echo", "shimmer", "fake", None])
 @pytest.mark.parametrize("model", ["tts-1", "tts-1-hd", "ttsd", "fake"])
-async def test_openai_voice_and_model_names_are_accepted(client, voice: str | None, model: str) -> None:
+async def test_openai_voice_and_model_names_are_accepted(
+    client: httpx.AsyncClient, voice: str | None, model: str
+) -> None:
     body = {"model": model, "input": "你好。", "response_format": "pcm"}
     if voice is not None:
         body["voice"] = voice
@@ -135,7 +138,7 @@ async def test_openai_route_takes_extensions(service: Service) -> None:
     assert info.duration == pytest.approx(expected_samples(service.fake, TEXT, speed=1.5) / SAMPLE_RATE, abs=0.01)
 
 
-async def test_voices_and_models(client) -> None:
+async def test_voices_and_models(client: httpx.AsyncClient) -> None:
     voices = (await client.get("/v1/voices")).json()
     assert voices["object"] == "list"
     card = voices["data"][0]

@@ -35,7 +35,7 @@ def decode(data: bytes, fmt: str, rate: int) -> tuple[np.ndarray, int]:
     """Decode with an independent decoder (PyAV/FFmpeg); pcm is interpreted as s16le at ``rate``."""
     if fmt == "pcm":
         return np.frombuffer(data, dtype="<i2").astype(np.float32) / 32768.0, rate
-    with av.open(io.BytesIO(data)) as container:
+    with av.open(io.BytesIO(data), mode="r") as container:
         stream = container.streams.audio[0]
         frames = [f.to_ndarray().reshape(-1) for f in container.decode(stream)]
         decoded_rate = stream.rate

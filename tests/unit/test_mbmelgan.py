@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import Any, cast
 
 import numpy as np
 import pytest
@@ -32,15 +33,16 @@ def _literal(model: MBMelGAN, mel: torch.Tensor) -> torch.Tensor:
     for up, stage, r in zip(model.ups, model.resblocks, UPSAMPLES, strict=True):
         width = x.shape[-1] * r
         x = up(F.leaky_relu(x, SLOPE))[..., :width]
-        for block, d in zip(stage, DILATIONS, strict=True):
+        for block, d in zip(cast(list[Any], stage), DILATIONS, strict=True):
             a = F.leaky_relu(block.conv1(F.pad(F.leaky_relu(x, SLOPE), (d, d), mode="reflect")), SLOPE)
             x = block.conv2(a) + block.shortcut(x)
     bands = torch.tanh(model.conv_post(F.pad(F.leaky_relu(x, SLOPE), (3, 3), mode="reflect")))
     if model.exact:
         bands = quantize_subbands(bands)
-    u = F.conv_transpose1d(bands, model.pqmf.updown_filter, stride=4)
+    pqmf = cast(Any, model.pqmf)  # its filters are buffers (Tensors), which torch types as Module | Tensor
+    u = F.conv_transpose1d(bands, pqmf.updown_filter, stride=4)
     half = PQMF_TAPS // 2
-    return F.conv1d(F.pad(u, (half, half)), model.pqmf.synthesis_filter)[:, 0]
+    return F.conv1d(F.pad(u, (half, half)), pqmf.synthesis_filter)[:, 0]
 
 
 @pytest.fixture(scope="module")

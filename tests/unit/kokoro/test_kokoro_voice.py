@@ -7,9 +7,10 @@ from collections.abc import Sequence
 import numpy as np
 import pytest
 
+from ttsd.controls import Controls
 from ttsd.errors import InvalidControl, TextError
 from ttsd.text.types import Sentence, Token
-from ttsd.voices.base import BatchItem, Controls, FloatArray
+from ttsd.voices.base import BatchItem, FloatArray
 from ttsd.voices.kokoro.phonemizer import Phonemizer, load_vocab
 from ttsd.voices.kokoro.session import SAMPLES_PER_FRAME, Synthesis
 from ttsd.voices.kokoro.styles import ROWS, STYLE_DIM, StyleBank
