@@ -1,6 +1,6 @@
 """Domain errors and framework errors -> HTTP responses of the shape ``{"error": {"code", "message"}}``.
 
-Status mapping (the HTTP contract in docs/api.md):
+Status mapping (the HTTP contract; README "Errors" and the OpenAPI document at /docs):
 
 * 400 ``invalid_json``: the body is not JSON.
 * 401 ``unauthorized``: bad or missing API key (``ttsd.api.middleware``).

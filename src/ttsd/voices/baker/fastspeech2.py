@@ -1,4 +1,4 @@
-"""FastSpeech2 acoustic model of the Baker voice, batched with padding masks (spec: design/model-port.md §2).
+"""FastSpeech2 acoustic model of the Baker voice, batched with padding masks (spec: docs/model-port.md §2).
 
 Input ids ``[B, L]`` are 0-padded; every layer keeps padded positions at zero before each convolution, so
 an item's output does not depend on the rest of its batch. Per-item controls are float tensors ``[B]``:

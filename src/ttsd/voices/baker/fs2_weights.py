@@ -1,4 +1,4 @@
-"""FastSpeech2 weights from the pinned ``fastspeech2_quan.tflite`` (tensor indices from fs_mapping.tsv)."""
+"""FastSpeech2 weights from the pinned ``fastspeech2_quan.tflite`` (tensor indices from docs/fs_mapping.tsv; spec docs/model-port.md)."""
 
 from __future__ import annotations
 

