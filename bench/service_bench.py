@@ -4,6 +4,9 @@ time to first audio. Every server is started here on 127.0.0.1 and stopped at th
     python bench/service_bench.py overhead   # zero-cost fake voice: req/s (wrk) and p50 at low load
     python bench/service_bench.py batching   # real voice, 16 clients, mixed texts: batched vs max_batch_size=1
     python bench/service_bench.py ttfa       # real voice, idle server: first streamed audio of a 300-char text
+    python bench/service_bench.py ttfa-long  # Baker only, idle server: first streamed audio of 5,000 chars
+    python bench/service_bench.py short-under-long  # 20 short requests: idle vs while 5,000 chars stream
+    python bench/service_bench.py mixed-voices --seconds 60  # 16 clients, half Baker, half Kokoro
     python bench/service_bench.py all
 
 Needs wrk (Debian package) for `overhead`. Results are printed and written to artifacts/service_bench/.
@@ -32,6 +35,14 @@ ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "artifacts" / "service_bench"
 MIXED_TEXTS = ROOT / "bench" / "texts_mixed.txt"
 PARAGRAPH = ROOT / "src" / "ttsd" / "data" / "bench_paragraph.txt"
+SHORT_TEXT = "你好，请问有什么可以帮您？"
+CUSTOMER_SERVICE = (
+    "您的订单号是DD20261201-7788，预计12月3日下午3点前送达。",
+    "如需帮助，请拨打客服热线400-820-8820，或者发送短信到10086。",
+    "本月账单金额为1,288.50元，最后还款日是2026年12月25日。",
+    "您的验证码是836271，5分钟内有效，请勿告诉他人。",
+    "会员积分12,345分可兑换价值99元的优惠券，截止日期为2027-01-31。",
+)
 EXTRA_ENV: dict[str, str] = {}  # --env KEY=VALUE: settings applied to every server started here
 
 
@@ -158,10 +169,186 @@ def ttfa() -> dict[str, object]:
     }  # type: ignore[type-var]
 
 
+def long_text(chars: int = 5000) -> str:
+    """The benchmark paragraph plus customer-service sentences with codes, phone numbers, prices and dates,
+    repeated and cut to ``chars`` characters (ending on a full stop)."""
+    unit = PARAGRAPH.read_text(encoding="utf-8").strip() + "".join(CUSTOMER_SERVICE)
+    text = (unit * (chars // len(unit) + 1))[: chars - 1]
+    return text + "。"
+
+
+BAKER_ONLY = {"TTSD_VOICES": "baker", "TTSD_VOICE": "baker", "TTSD_DEVICE": "cpu", "TTSD_CACHE_BYTES": "0"}
+
+
+def stream_once(url: str, text: str, *, stop_after_first: bool = False) -> tuple[float, float, int]:
+    """One streamed /tts request (pcm): (seconds to the first audio byte, total seconds, bytes)."""
+    started = time.perf_counter()
+    first: float | None = None
+    size = 0
+    with httpx.stream("POST", f"{url}/tts", timeout=300,
+                      json={"text": text, "format": "pcm", "stream": True}) as r:  # fmt: skip
+        r.raise_for_status()
+        for chunk in r.iter_bytes():
+            if chunk and first is None:
+                first = time.perf_counter() - started
+                if stop_after_first:
+                    break
+            size += len(chunk)
+    assert first is not None, "no audio"
+    return first, time.perf_counter() - started, size
+
+
+def ttfa_long(tries: int) -> dict[str, object]:
+    """Baker only, idle server: first streamed audio of a 5,000-character text with digits (read to the end)."""
+    text = long_text()
+    firsts, totals = [], []
+    with server("ttfa-long", **BAKER_ONLY) as url:
+        stream_once(url, text[:300])  # warm the streaming path
+        for _ in range(tries):
+            first, total, size = stream_once(url, text)
+            firsts.append(first)
+            totals.append(total)
+            print(f"first audio {first * 1000:.0f} ms, total {total:.1f} s, {size / 48000:.0f} audio s", flush=True)
+    return {
+        "characters": len(text),
+        "tries": tries,
+        "ttfa_ms": [round(t * 1000, 1) for t in firsts],
+        "ttfa_p50_ms": statistics.median(firsts) * 1000,
+        "ttfa_max_ms": max(firsts) * 1000,
+        "total_p50_s": statistics.median(totals),
+        "audio_s": size / 48000,
+    }
+
+
+def _short_latencies(url: str, n: int) -> list[float]:
+    out = []
+    with httpx.Client(timeout=60) as client:
+        for _ in range(n):
+            started = time.perf_counter()
+            r = client.post(f"{url}/tts", json={"text": SHORT_TEXT, "format": "wav"})
+            r.raise_for_status()
+            out.append(time.perf_counter() - started)
+    return out
+
+
+def _pcts(values: list[float]) -> dict[str, float]:
+    ordered = sorted(values)
+    pick = lambda q: ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]  # noqa: E731
+    return {"p50_ms": pick(0.5) * 1000, "p95_ms": pick(0.95) * 1000, "max_ms": ordered[-1] * 1000}
+
+
+def short_under_long(n: int) -> dict[str, object]:
+    """Baker only: ``n`` sequential short requests on an idle server, then ``n`` more while one client streams
+    (and reads) a 5,000-character text; the long stream must still be running when the last short one ends."""
+    import threading
+
+    text = long_text()
+    with server("short-under-long", **BAKER_ONLY) as url:
+        _short_latencies(url, 5)  # warm up
+        idle = _short_latencies(url, n)
+        done = threading.Event()
+        result: dict[str, float] = {}
+
+        def reader() -> None:
+            first, total, _ = stream_once(url, text)
+            result.update(first=first, total=total)
+            done.set()
+
+        thread = threading.Thread(target=reader, daemon=True)
+        thread.start()
+        time.sleep(1.0)  # let the long text's front end start and its first batches queue
+        busy = _short_latencies(url, n)
+        overlapped = not done.is_set()
+        thread.join(timeout=300)
+    return {
+        "short_text": SHORT_TEXT,
+        "requests": n,
+        "idle": _pcts(idle),
+        "during_long_stream": _pcts(busy),
+        "long_stream_still_running_at_end": overlapped,
+        "long_stream_ttfa_ms": result.get("first", float("nan")) * 1000,
+        "long_stream_total_s": result.get("total", float("nan")),
+    }
+
+
+def mixed_voices(seconds: int) -> dict[str, object]:
+    """Default server (Baker and Kokoro): 16 clients, 8 on Baker and 8 on Kokoro (voice zm_yunjian), mixed
+    texts; then the 8 Baker clients alone on the same server for Baker's latency without Kokoro traffic."""
+    import asyncio
+
+    texts = [t for t in MIXED_TEXTS.read_text(encoding="utf-8").splitlines() if t.strip()]
+    env = {"TTSD_DEVICE": "cpu", "TTSD_CACHE_BYTES": "0"}
+    with server("mixed-voices", **env) as url:
+        with httpx.Client(timeout=120) as c:  # warm both voices
+            for voice in ("baker", "zm_yunjian"):
+                c.post(f"{url}/tts", json={"text": texts[0], "voice": voice}).raise_for_status()
+        mixed = asyncio.run(_voice_load(url, {"baker": 8, "zm_yunjian": 8}, texts, seconds))
+        alone = asyncio.run(_voice_load(url, {"baker": 8}, texts, seconds))
+    return {"seconds": seconds, "texts": str(MIXED_TEXTS.relative_to(ROOT)), "mixed_16": mixed,
+            "baker_8_alone": alone}  # fmt: skip
+
+
+async def _voice_load(url: str, clients: dict[str, int], texts: list[str], seconds: int) -> dict[str, object]:
+    import asyncio
+
+    samples: dict[str, list[tuple[int, float, float]]] = {v: [] for v in clients}  # (chars, latency, audio s)
+    errors: dict[str, dict[str, int]] = {v: {} for v in clients}
+    stop_at = time.perf_counter() + seconds
+
+    async def worker(client: httpx.AsyncClient, voice: str, k: int) -> None:
+        while time.perf_counter() < stop_at:
+            text = texts[k % len(texts)]
+            k += 1
+            started = time.perf_counter()
+            try:
+                r = await client.post("/tts", json={"text": text, "voice": voice, "format": "pcm"})
+            except httpx.HTTPError as err:
+                errors[voice][type(err).__name__] = errors[voice].get(type(err).__name__, 0) + 1
+                continue
+            took = time.perf_counter() - started
+            if r.status_code != 200:
+                errors[voice][str(r.status_code)] = errors[voice].get(str(r.status_code), 0) + 1
+                continue
+            rate = int(r.headers.get("x-sample-rate", "24000"))
+            samples[voice].append((len(text), took, len(r.content) / 2 / rate))
+
+    total = sum(clients.values())
+    limits = httpx.Limits(max_connections=total, max_keepalive_connections=total)
+    started = time.perf_counter()
+    async with httpx.AsyncClient(base_url=url, timeout=120, limits=limits) as client:
+        await asyncio.wait_for(asyncio.gather(*(worker(client, v, k) for v, n in clients.items() for k in range(n))),
+                               timeout=seconds + 130)  # fmt: skip
+    elapsed = time.perf_counter() - started
+    out: dict[str, object] = {"elapsed_s": elapsed}
+    for voice, rows in samples.items():
+        short = [lat for chars, lat, _ in rows if chars <= 15]
+        out[voice] = {
+            "clients": clients[voice],
+            "ok": len(rows),
+            "requests_per_s": len(rows) / elapsed,
+            "audio_seconds_per_s": sum(a for _, _, a in rows) / elapsed,
+            "latency": _pcts99([lat for _, lat, _ in rows]),
+            "short_latency": _pcts99(short),
+            "errors": errors[voice],
+        }
+    return out
+
+
+def _pcts99(values: list[float]) -> dict[str, float]:
+    if not values:
+        return {}
+    ordered = sorted(values)
+    pick = lambda q: ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]  # noqa: E731
+    return {"p50_ms": pick(0.5) * 1000, "p99_ms": pick(0.99) * 1000, "n": len(values)}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("which", choices=("overhead", "batching", "ttfa", "all"))
-    parser.add_argument("--seconds", type=int, default=60, help="load duration per server for `batching`")
+    parser.add_argument("which", choices=("overhead", "batching", "ttfa", "ttfa-long", "short-under-long",
+                                          "mixed-voices", "all"))  # fmt: skip
+    parser.add_argument("--tries", type=int, default=5, help="streamed requests for `ttfa-long`")
+    parser.add_argument("--short-requests", type=int, default=20, help="short requests per condition")
+    parser.add_argument("--seconds", type=int, default=60, help="load duration for `batching`, `mixed-voices`")
     parser.add_argument("--env", action="append", default=[], metavar="TTSD_X=V", help="extra server setting")
     args = parser.parse_args()
     EXTRA_ENV.update(item.split("=", 1) for item in args.env)
@@ -173,6 +360,12 @@ def main() -> int:
         results["ttfa"] = ttfa()
     if args.which in ("batching", "all"):
         results["batching"] = batching(args.seconds)
+    if args.which in ("ttfa-long", "all"):
+        results["ttfa_long"] = ttfa_long(args.tries)
+    if args.which in ("short-under-long", "all"):
+        results["short_under_long"] = short_under_long(args.short_requests)
+    if args.which in ("mixed-voices", "all"):
+        results["mixed_voices"] = mixed_voices(args.seconds)
     text = json.dumps(results, indent=1, ensure_ascii=False)
     (OUT / f"{args.which}.json").write_text(text)
     print(text)

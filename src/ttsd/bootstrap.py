@@ -47,6 +47,7 @@ def engine_config(settings: Settings) -> EngineConfig:
         variant=settings.mode,
         default_voice=settings.voice,
         drain_timeout_s=settings.drain_timeout_s,
+        max_response_audio_s=settings.max_response_audio_s,
     )
 
 

@@ -18,11 +18,10 @@ import logging
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
-from typing import Literal
 
 import numpy as np
 
-from ttsd.audio import AudioSpec, EncodedAudio
+from ttsd.audio import AudioSpec
 from ttsd.cache import SentenceCache
 from ttsd.config import BatchConfig
 from ttsd.controls import Controls
@@ -30,9 +29,10 @@ from ttsd.errors import InvalidControl, ShuttingDown, TextTooLong, UnknownVoice
 from ttsd.job import Job, JobPlan
 from ttsd.lane import Lane, LoadedVoice
 from ttsd.metrics import Metrics
-from ttsd.output import ChunkEncoder, encode_whole
+from ttsd.output import ChunkEncoder, check_response_size, encode_whole
 from ttsd.serving.admission import AdmissionConfig, Ticket
 from ttsd.subtitles import Timestamp
+from ttsd.synthesis import AudioChunk, EncodedChunk, Speech, SpeechStream, SynthesisRequest, SynthesisResult
 from ttsd.text.types import Frontend, Segment
 from ttsd.voices.base import FloatArray, VoiceInfo
 from ttsd.voices.timeline import Timeline
@@ -46,7 +46,6 @@ AUDIO_S_PER_CHAR = 0.25
 OPENAI_VOICES = (
     "alloy", "ash", "ballad", "cedar", "coral", "echo", "fable", "marin", "nova", "onyx", "sage", "shimmer", "verse"
 )  # fmt: skip
-InputType = Literal["text", "ssml", "auto"]
 # An SSML document may be this many times longer than the text limit (tags and attributes); its text may not.
 MARKUP_ALLOWANCE = 10
 
@@ -73,68 +72,7 @@ class EngineConfig:
     variant: str = ""
     default_voice: str | None = None  # a voice name; None = the first loaded family
     drain_timeout_s: float = 25.0
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class SynthesisRequest:
-    """One request as the engine sees it (types already checked by the API's schemas)."""
-
-    text: str
-    controls: Controls = field(default_factory=Controls)
-    voice: str | None = None
-    input_type: InputType = "text"
-    timeout_s: float | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class SynthesisResult:
-    """Float32 mono PCM at the voice's rate, sentences joined with their pauses, and token timestamps."""
-
-    audio: FloatArray
-    sample_rate: int
-    sentences: int
-    characters: int
-    cached_sentences: int
-    timestamps: list[Timestamp]
-    voice: str
-
-    @property
-    def duration_s(self) -> float:
-        return float(len(self.audio)) / self.sample_rate
-
-
-@dataclass(frozen=True, slots=True)
-class AudioChunk:
-    """One sentence of a stream, after the pause that follows the sentence before it (so a chunk goes out the
-    moment its audio is ready); chunks concatenate to exactly the whole response's audio."""
-
-    index: int
-    audio: FloatArray
-    sample_rate: int
-    timestamps: list[Timestamp]
-
-
-@dataclass(frozen=True, slots=True)
-class Speech:
-    """An encoded whole response."""
-
-    encoded: EncodedAudio
-    result: SynthesisResult
-
-
-@dataclass(frozen=True, slots=True)
-class EncodedChunk:
-    data: bytes
-    timestamps: list[Timestamp]
-
-
-@dataclass(slots=True, eq=False)
-class SpeechStream:
-    """An opened stream: its first chunk is ready (errors up to here were raised by :meth:`open_stream`)."""
-
-    media_type: str
-    sample_rate: int
-    chunks: AsyncIterator[EncodedChunk]
+    max_response_audio_s: float = 600.0  # longest whole-file (non-streamed) answer, estimated before any work
 
 
 @dataclass(frozen=True, slots=True)
@@ -315,7 +253,10 @@ class TTSEngine:
         return self._stream(request, lane, controls, ticket)
 
     async def speak(self, request: SynthesisRequest, spec: AudioSpec) -> Speech:
-        """:meth:`synthesize`, encoded as ``spec`` asks (the route's one call for a whole response)."""
+        """:meth:`synthesize`, encoded as ``spec`` asks (the route's one call for a whole response). A text
+        whose audio would pass ``max_response_audio_s`` is refused before any work: it is for streaming."""
+        estimate = len(request.text) * AUDIO_S_PER_CHAR / request.controls.speed
+        check_response_size(estimate, spec, limit_s=self._config.max_response_audio_s)
         result = await self.synthesize(request)
         return Speech(encoded=await encode_whole(result.audio, result.sample_rate, spec), result=result)
 

@@ -11,10 +11,28 @@ from __future__ import annotations
 import asyncio
 
 from ttsd.audio import AudioSpec, EncodedAudio, StreamEncoder, encode
+from ttsd.errors import InvalidControl
 from ttsd.voices.base import FloatArray
 
 # Samples (10 s at 24 kHz) up to which cheap encodings run inline on the event loop.
 INLINE_ENCODE_SAMPLES = 24_000 * 10
+# Encoded bytes per output sample, roughly, for the size a refused whole-file answer would have had.
+_BYTES_PER_SAMPLE = {"wav": 2.0, "pcm": 2.0, "ulaw": 1.0, "flac": 1.2, "mp3": 0.35, "aac": 0.35, "opus": 0.2}
+_NOMINAL_RATE = 24_000
+
+
+def check_response_size(estimated_audio_s: float, spec: AudioSpec, *, limit_s: float) -> None:
+    """Raise :class:`InvalidControl` (422, ``param="stream"``) when a whole-file answer would hold more than
+    ``limit_s`` seconds of audio: such a text is for ``stream=true``, where memory stays bounded."""
+    if estimated_audio_s <= limit_s:
+        return
+    rate = spec.output_rate(_NOMINAL_RATE)
+    megabytes = estimated_audio_s * rate * _BYTES_PER_SAMPLE.get(spec.format, 2.0) / 1e6
+    raise InvalidControl(
+        f"this text makes about {estimated_audio_s:.0f} s of audio (~{megabytes:.0f} MB of {spec.format}); "
+        f"whole-file responses are limited to {limit_s:.0f} s: send it with stream=true (or split the text)",
+        param="stream",
+    )
 
 
 def runs_inline(spec: AudioSpec, source_rate: int, samples: int) -> bool:

@@ -11,9 +11,9 @@ import pytest
 
 from tests.service.api_helpers import metric_value, running_service
 from tests.service.guarded_helpers import guarded_service, post_head, raw_connection, read_response
-from ttsd.api.limits import check_response_size
 from ttsd.audio import AudioSpec
 from ttsd.errors import InvalidControl
+from ttsd.output import check_response_size
 
 LIMIT = 64 * 1024
 
@@ -79,9 +79,20 @@ async def test_bodies_under_the_limit_reach_the_route() -> None:
 
 def test_check_response_size_tells_the_client_to_stream() -> None:
     spec = AudioSpec(format="wav")
-    check_response_size(599.0, spec, limit_s=600.0, source_rate=24000)
+    check_response_size(599.0, spec, limit_s=600.0)
     with pytest.raises(InvalidControl) as err:
-        check_response_size(1200.0, spec, limit_s=600.0, source_rate=24000)
+        check_response_size(1200.0, spec, limit_s=600.0)
     assert err.value.param == "stream"
     assert "stream=true" in err.value.message
     assert "58 MB of wav" in err.value.message  # 1200 s x 24 kHz x 2 bytes
+
+
+async def test_a_whole_file_answer_past_the_limit_is_refused_before_any_work() -> None:
+    async with running_service(max_response_audio_s=5.0, max_text_chars=5000) as svc:
+        long_text = "这是一个很长的句子。" * 10  # 100 characters: about 25 s of audio
+        refused = await svc.client.post("/tts", json={"text": long_text})
+        assert refused.status_code == 422
+        assert refused.json()["error"]["param"] == "stream"
+        assert svc.voice.batches == []
+        streamed = await svc.client.post("/tts", json={"text": long_text, "stream": True, "format": "pcm"})
+        assert streamed.status_code == 200

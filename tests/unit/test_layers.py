@@ -30,6 +30,7 @@ LAYERS: dict[str, int] = {
     "ttsd.lane": 4,
     "ttsd.job": 4,
     "ttsd.output": 4,
+    "ttsd.synthesis": 4,
     "ttsd.engine": 4,
     "ttsd.api": 5,
     "ttsd.bootstrap": 6,

@@ -6,8 +6,8 @@
   408. These answers carry ``Connection: close`` so the server does not read the rest. The body the app gets
   is replayed from memory (at most ``max_body_bytes``); later ``receive()`` calls go to the server, so the
   routes still see ``http.disconnect``.
-* :func:`check_response_size` refuses a non-streaming synthesis whose audio would be longer than the limit;
-  the message tells the client to use ``stream=true``, which has bounded memory per request.
+* (A whole-file answer whose audio would pass ``max_response_audio_s`` is refused by the engine's output stage,
+  :func:`ttsd.output.check_response_size`, before any work; streams have bounded memory per request.)
 """
 
 from __future__ import annotations
@@ -19,29 +19,11 @@ import logging
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ttsd.api.errors import error_body
-from ttsd.audio import AudioSpec
-from ttsd.errors import InvalidControl
 from ttsd.metrics import Metrics
 
 log = logging.getLogger(__name__)
 
 # Bytes per second of audio at the output rate, roughly, per format (for the size in the refusal message).
-_BYTES_PER_SAMPLE = {"wav": 2.0, "pcm": 2.0, "ulaw": 1.0, "flac": 1.2, "mp3": 0.35, "aac": 0.35, "opus": 0.2}
-
-
-def check_response_size(estimated_audio_s: float, spec: AudioSpec, *, limit_s: float, source_rate: int) -> None:
-    """Raise :class:`InvalidControl` (422, ``param="stream"``) when a whole-file response would hold more than
-    ``limit_s`` seconds of audio. Call it before synthesis, with the engine's duration estimate."""
-    if estimated_audio_s <= limit_s:
-        return
-    rate = spec.output_rate(source_rate)
-    megabytes = estimated_audio_s * rate * _BYTES_PER_SAMPLE.get(spec.format, 2.0) / 1e6
-    raise InvalidControl(
-        f"this text makes about {estimated_audio_s:.0f} s of audio (~{megabytes:.0f} MB of {spec.format}); "
-        f"whole-file responses are limited to {limit_s:.0f} s: send it with stream=true "
-        "(or split the text)",
-        param="stream",
-    )
 
 
 class BodyLimitMiddleware:

@@ -35,10 +35,11 @@ from ttsd.api.schemas import (
 )
 from ttsd.audio import AudioSpec
 from ttsd.controls import Controls
-from ttsd.engine import Speech, SpeechStream, SynthesisRequest, TTSEngine
+from ttsd.engine import TTSEngine
 from ttsd.errors import Cancelled, InvalidControl
 from ttsd.metrics import Metrics
 from ttsd.subtitles import Timestamp, build_cues, to_srt, to_vtt
+from ttsd.synthesis import Speech, SpeechStream, SynthesisRequest
 
 router = APIRouter(tags=["speech"])
 

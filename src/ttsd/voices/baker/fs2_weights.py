@@ -1,4 +1,7 @@
-"""FastSpeech2 weights from the pinned ``fastspeech2_quan.tflite`` (tensor indices from docs/fs_mapping.tsv; spec docs/model-port.md)."""
+"""FastSpeech2 weights from the pinned ``fastspeech2_quan.tflite``.
+
+Tensor indices come from docs/fs_mapping.tsv; the transforms (§1) from docs/model-port.md.
+"""
 
 from __future__ import annotations
 
