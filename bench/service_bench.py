@@ -36,12 +36,12 @@ OUT = ROOT / "artifacts" / "service_bench"
 MIXED_TEXTS = ROOT / "bench" / "texts_mixed.txt"
 PARAGRAPH = ROOT / "src" / "ttsd" / "data" / "bench_paragraph.txt"
 SHORT_TEXT = "你好，请问有什么可以帮您？"
-CUSTOMER_SERVICE = (
-    "您的订单号是DD20261201-7788，预计12月3日下午3点前送达。",
-    "如需帮助，请拨打客服热线400-820-8820，或者发送短信到10086。",
-    "本月账单金额为1,288.50元，最后还款日是2026年12月25日。",
-    "您的验证码是836271，5分钟内有效，请勿告诉他人。",
-    "会员积分12,345分可兑换价值99元的优惠券，截止日期为2027-01-31。",
+CUSTOMER_SERVICE = (  # {n}: the repetition, so that no sentence repeats (the server synthesizes a repeat once)
+    "您的订单号是DD2026{n:04d}-{a:04d}，预计12月{d}日下午{h}点前送达。",
+    "如需帮助，请拨打客服热线400-{a:03d}-{b:04d}，或者发送短信到1{n:04d}。",
+    "本月账单金额为{b:,}.{c:02d}元，最后还款日是2026年{m}月{d}日。",
+    "您的验证码是{a:03d}{n:03d}，{h}分钟内有效，请勿告诉他人。",
+    "会员积分{b:,}分可兑换价值{c}元的优惠券，截止日期为2027-{m:02d}-{d:02d}。",
 )
 EXTRA_ENV: dict[str, str] = {}  # --env KEY=VALUE: settings applied to every server started here
 
@@ -170,11 +170,16 @@ def ttfa() -> dict[str, object]:
 
 
 def long_text(chars: int = 5000) -> str:
-    """The benchmark paragraph plus customer-service sentences with codes, phone numbers, prices and dates,
-    repeated and cut to ``chars`` characters (ending on a full stop)."""
-    unit = PARAGRAPH.read_text(encoding="utf-8").strip() + "".join(CUSTOMER_SERVICE)
-    text = (unit * (chars // len(unit) + 1))[: chars - 1]
-    return text + "。"
+    """The benchmark paragraph, then customer-service sentences with order codes, phone numbers, prices and
+    dates (different digits in every one), up to ``chars`` characters (ending on a full stop)."""
+    parts = [PARAGRAPH.read_text(encoding="utf-8").strip()]
+    n = 0
+    while sum(map(len, parts)) < chars:
+        template = CUSTOMER_SERVICE[n % len(CUSTOMER_SERVICE)]
+        a, b = (n * 37) % 1000, 1000 + (n * 7919) % 9000
+        parts.append(template.format(n=n, a=a, b=b, c=n % 100, d=1 + n % 28, h=1 + n % 12, m=1 + n % 12))
+        n += 1
+    return "".join(parts)[: chars - 1] + "。"
 
 
 BAKER_ONLY = {"TTSD_VOICES": "baker", "TTSD_VOICE": "baker", "TTSD_DEVICE": "cpu", "TTSD_CACHE_BYTES": "0"}

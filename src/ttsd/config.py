@@ -79,7 +79,8 @@ class BatchConfig:
     * ``max_batch_size``: items per batch, at most.
     * ``max_wait_ms``: how long the oldest item of a bucket may wait for company before its batch goes anyway.
     * ``max_batch_frames``: cost cap: padded mel frames (largest item x batch size) one batch may hold.
-    * ``max_queue``: items waiting, at most; past it new requests are refused (503), never queued.
+    * ``max_queue``: items waiting, at most; an admitted request whose next sentence finds the queue full waits
+      for room (refusals come from admission, before any work).
     * ``bucket_edges``: upper bounds (in ids) of the length buckets; longer items go to a last open bucket.
     * ``overtake_s_per_frame``: how far a short item may overtake longer ones: among due batches, the one whose
       oldest item has the smallest ``arrival + overtake_s_per_frame x estimated frames`` runs first (0 = oldest
@@ -123,7 +124,7 @@ class Settings(BaseSettings):
         20.0, ge=0, description="Admission: seconds of model time admitted work may represent (0 = no limit)."
     )
     batch_watchdog_s: float = Field(
-        120.0, gt=0, description="A batch running longer means the model hung: the server fails and exits."
+        600.0, gt=0, description="A batch running longer means the model hung: the server fails and exits."
     )
     device: Device = Field("auto", description="auto (CUDA when usable, else CPU), cpu or cuda.")
     precision: Precision = Field(
@@ -150,7 +151,12 @@ class Settings(BaseSettings):
     max_batch_size: int = Field(16, ge=1, le=256, description="Items per batch, at most.")
     max_wait_ms: float = Field(10.0, ge=0, le=10_000, description="Longest wait for a batch to fill.")
     max_batch_frames: int = Field(12000, ge=100, description="Padded mel frames per batch, at most.")
-    max_queue: int = Field(512, ge=1, description="Queued items, at most; past it requests get 503.")
+    max_queue: int = Field(
+        512,
+        ge=1,
+        description="Items queued per voice family, at most; an admitted request whose next sentence finds it full "
+        "waits for room (refusals with 503 come from `TTSD_MAX_BACKLOG_S`).",
+    )
     bucket_edges: IntList = Field(
         (16, 32, 64, 128, 256), description="Length bucket edges (ids): '16 32 64', '16,32,64' or '[16,32,64]'."
     )
@@ -160,7 +166,8 @@ class Settings(BaseSettings):
         DEFAULT_MAX_PHONEMES,
         ge=16,
         le=1000,
-        description="Phoneme budget per batch item; longer sentences are cut at ，、.",
+        description="Phoneme budget per batch item (Baker; sambert and fake derive theirs from it; Kokoro's "
+        "is fixed at 500 ids); longer sentences are cut at ，、.",
     )
     cache_bytes: int = Field(64 * 1024 * 1024, ge=0, description="Sentence audio cache size (0 = off).")
     drain_timeout_s: float = Field(25.0, ge=0, description="Grace period for in-flight work at shutdown.")

@@ -131,6 +131,7 @@ class TTSEngine:
                     admission=self._config.admission,
                     metrics=self._metrics,
                     on_fatal=self.fail,
+                    on_depth=self._report_depth,
                 )
                 self._lanes[lane.name] = lane
             self._names = _route_table(self._lanes)
@@ -182,6 +183,10 @@ class TTSEngine:
         self._pool.shutdown(wait=False, cancel_futures=True)
         if self.state is State.DRAINING:
             self.state = State.STOPPED
+
+    def _report_depth(self) -> None:
+        """``ttsd_queue_depth`` is the sum over every lane (one process, one figure for autoscaling)."""
+        self._metrics.queue_depth.set(self.queue_depth)
 
     def health(self) -> Health:
         lanes = list(self._lanes.values())

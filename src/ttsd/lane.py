@@ -36,6 +36,7 @@ class Lane:
         admission: AdmissionConfig,
         metrics: Metrics,
         on_fatal: Callable[[BaseException], None] | None = None,
+        on_depth: Callable[[], None] | None = None,
     ) -> None:
         voice = loaded.voice
         if not voice.info.batchable:
@@ -51,6 +52,7 @@ class Lane:
             sample_rate=voice.sample_rate,
             on_batch=self.admission.observe,
             on_fatal=on_fatal,
+            on_depth=on_depth,
         )
 
     @property

@@ -143,7 +143,7 @@ def test_baker_serve_logs_are_json(tmp_path: Path, asset_dir: Path) -> None:
     _serve(command, env, log_file, port, timeout_s=180)
     entries = _entries(log_file)
     _check_library_lines(entries, expect={"wetext", "jieba"})
-    assert any(e["message"].startswith("ready: voice baker") for e in entries)
+    assert any(e["message"].startswith("ready: voices baker") for e in entries)
     jieba_cache = [e["message"] for e in entries if e["logger"] == "jieba" and "cache" in e["message"]]
     assert jieba_cache, "jieba did not say where its cache is"
     assert all(str(tmp_path / "tmp") not in m for m in jieba_cache), jieba_cache

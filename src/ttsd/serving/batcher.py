@@ -64,9 +64,12 @@ class Batcher:
         sample_rate: int,
         on_batch: Callable[..., None] | None = None,
         on_fatal: Callable[[BaseException], None] | None = None,
+        on_depth: Callable[[], None] | None = None,
     ) -> None:
         """``on_batch(audio_s=, model_s=)`` after every batch (admission's drain rate); ``on_fatal(exc)`` once
-        the executor reports :class:`BackendDead` (everything queued fails with it; the owner goes failed)."""
+        the executor reports :class:`BackendDead` (everything queued fails with it; the owner goes failed);
+        ``on_depth()`` when the queue depth changed (the owner of several batchers reports their sum; without it
+        this batcher sets ``ttsd_queue_depth`` itself)."""
         self._executor = executor
         self._config = config
         self._metrics = metrics
@@ -74,6 +77,7 @@ class Batcher:
         self._sample_rate = sample_rate
         self._on_batch = on_batch
         self._on_fatal = on_fatal
+        self._on_depth = on_depth
         self._buckets: dict[int, deque[PendingItem]] = {}
         self._queued: dict[int, _Entry] = {}
         self._seq = itertools.count()
@@ -303,7 +307,10 @@ class Batcher:
             self._wake.set()  # the loop prunes the cancelled item
 
     def _changed(self) -> None:
-        self._metrics.queue_depth.set(len(self._queued))
+        if self._on_depth is not None:
+            self._on_depth()
+        else:
+            self._metrics.queue_depth.set(len(self._queued))
         if not self._queued and self._in_flight is None:
             self._idle.set()
         else:

@@ -18,6 +18,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
+from ttsd.text.words import jieba_tokenizer
+
 # Characters after which 得 + verb means "must".
 _MUST_AFTER = frozenset("我你他她它您们就也还都总可非真又才却便必")
 # The verb 得 (to get) takes these: 得到, 得了, 得知, 得分...
@@ -90,12 +92,7 @@ class ParticleCutter:
     """
 
     def __init__(self, cache_dir: Path | None) -> None:
-        import jieba
-
-        self._tokenizer = jieba.Tokenizer()
-        if cache_dir is not None:
-            cache_dir.mkdir(parents=True, exist_ok=True)
-            self._tokenizer.tmp_dir = str(cache_dir)
+        self._tokenizer = jieba_tokenizer(cache_dir)
         with self._tokenizer.get_dict_file() as lines:
             self._tags = _particle_tags(lines)
 

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from ttsd.text.types import Sentence, Token
+from ttsd.text.words import jieba_tokenizer
 from ttsd.voices.kokoro.pinyin_ipa import syllable_to_ipa
 
 PAD_ID = 0
@@ -125,7 +126,8 @@ class Phonemizer:
 
 
 class JiebaCutter:
-    """jieba's precise-mode word cut (what misaki uses), on its own tokenizer, loaded on first use."""
+    """jieba's precise-mode word cut (what misaki uses), on the process's one jieba tokenizer
+    (:func:`ttsd.text.words.jieba_tokenizer`, shared with the front end), loaded on first use."""
 
     def __init__(self, *, cache_dir: Path | None = None) -> None:
         self._cache_dir = cache_dir
@@ -133,13 +135,7 @@ class JiebaCutter:
 
     def __call__(self, text: str) -> Sequence[str]:
         if self._tokenizer is None:
-            import jieba
-
-            tokenizer = jieba.Tokenizer()
-            if self._cache_dir is not None:
-                self._cache_dir.mkdir(parents=True, exist_ok=True)
-                tokenizer.tmp_dir = str(self._cache_dir)
-            self._tokenizer = tokenizer
+            self._tokenizer = jieba_tokenizer(self._cache_dir)
         return list(self._tokenizer.cut(text, HMM=True))
 
 

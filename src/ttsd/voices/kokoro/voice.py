@@ -67,7 +67,8 @@ class KokoroVoice:
             model_version=model_version,
             device=device,
             precision=precision,
-            batchable=True,
+            # onnxruntime takes one utterance per call: a batch would only queue its items behind each other.
+            batchable=backend != "onnxruntime",
             speakers=self._speakers,
             language="zh-CN",
             description="Kokoro-82M v1.0, Mandarin voices (speaker: a voice name or a blend 'a:0.6,b:0.4').",
