@@ -9,6 +9,7 @@ import threading
 import time
 
 import httpx
+import pytest
 
 from tests.service.api_helpers import metric_value
 from tests.service.guarded_helpers import (
@@ -20,6 +21,8 @@ from tests.service.guarded_helpers import (
     wait_until,
 )
 from ttsd.voices.options import FakeOptions
+
+pytestmark = pytest.mark.slow  # subprocesses or real servers: run by `make test`, not `make test-fast`
 
 CAP = 8
 SENTENCE = "这是一个用来测试背压的很长的句子。"

@@ -26,6 +26,8 @@ from tests.service.guarded_helpers import post_head, raw_connection, wait_until
 from ttsd.api.server import uvicorn_options
 from ttsd.config import Settings
 
+pytestmark = pytest.mark.slow  # subprocesses or real servers: run by `make test`, not `make test-fast`
+
 ROOT = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
 DRAIN_S = 4.0

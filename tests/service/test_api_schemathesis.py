@@ -28,6 +28,8 @@ from tests.service.guarded_helpers import Guarded, guarded_service
 from ttsd.api.middleware import PUBLIC_PATHS
 from ttsd.bootstrap import build_app
 
+pytestmark = pytest.mark.slow  # subprocesses or real servers: run by `make test`, not `make test-fast`
+
 API_KEY = "schemathesis-key"
 AUTH = {"Authorization": f"Bearer {API_KEY}"}
 

@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 import soundfile as sf
 
 from tests.service.api_helpers import free_port
@@ -22,6 +23,8 @@ from ttsd.api import create_app
 from ttsd.api.server import build_server
 from ttsd.metrics import Metrics
 from ttsd.voices.options import FakeOptions
+
+pytestmark = pytest.mark.slow  # subprocesses or real servers: run by `make test`, not `make test-fast`
 
 SRC = Path(__file__).resolve().parents[2] / "src"
 

@@ -6,10 +6,13 @@ from __future__ import annotations
 import time
 
 import httpx
+import pytest
 from hypothesis import HealthCheck, given, seed, settings
 from hypothesis import strategies as st
 
 from tests.service.api_helpers import live_service
+
+pytestmark = pytest.mark.slow  # subprocesses or real servers: run by `make test`, not `make test-fast`
 
 TAGS = ["speak", "p", "s", "break", "prosody", "say-as", "phoneme", "sub", "voice", "emphasis", "x", "!DOCTYPE"]
 ATTRS = ['time="500ms"', 'time="-1s"', 'rate="200%"', 'pitch="+90st"', 'volume="x-loud"', 'interpret-as="digits"',

@@ -16,6 +16,7 @@ def test_packaged_paragraph_is_the_fixture() -> None:
     assert paragraph_text() == fixture.read_text(encoding="utf-8").strip()
 
 
+@pytest.mark.slow
 def test_bench_reports_every_precision_and_batch_size(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "bench.json"
     args = ["bench", "--voice", "fake", "--batch-sizes", "1", "4", "--repeats", "1", "--json", str(out)]

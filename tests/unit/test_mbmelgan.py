@@ -81,6 +81,7 @@ def test_reflect_pad_reflects_each_item_at_its_own_length() -> None:
     assert torch.equal(padded[1, : 7 + 10], reflect_pad(x[1:, :7], 5, None)[0])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("split_padding", [math.inf, 1.0], ids=["padded", "one-by-one"])
 def test_padding_does_not_leak_into_items(model: MBMelGAN, split_padding: float) -> None:
     model.split_padding = split_padding

@@ -92,12 +92,14 @@ def test_arbitrary_strings(text: str) -> None:
     check(f"<speak>{text}</speak>")
 
 
+@pytest.mark.slow
 @PROPERTY
 @given(st.lists(NODES, max_size=5))
 def test_generated_trees(nodes: list[str]) -> None:
     check(f"<speak>{''.join(nodes)}</speak>")
 
 
+@pytest.mark.slow
 @PROPERTY
 @given(NODES, st.data())
 def test_mutated_trees(node: str, data: st.DataObject) -> None:

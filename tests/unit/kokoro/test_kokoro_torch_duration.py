@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import pytest
 import torch
 
 from ttsd.voices.kokoro.torch_duration import KokoroDurations, _state
@@ -18,6 +19,7 @@ def _batch(items: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
     return ids, torch.tensor([len(item) for item in items])
 
 
+@pytest.mark.slow
 def test_a_padded_batch_gives_each_item_its_own_durations() -> None:
     torch.manual_seed(0)
     model = KokoroDurations().eval()
@@ -32,6 +34,7 @@ def test_a_padded_batch_gives_each_item_its_own_durations() -> None:
     assert int(batched.min()) >= 0
 
 
+@pytest.mark.slow
 def test_speed_divides_the_predicted_durations() -> None:
     torch.manual_seed(1)
     model = KokoroDurations().eval()

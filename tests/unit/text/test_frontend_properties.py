@@ -67,6 +67,7 @@ def test_arbitrary_unicode_never_crashes(frontend: BakerText, text: str) -> None
     text=st.text(alphabet="天气很好我们去公园散步吧，。、", min_size=1, max_size=200),
     budget=st.integers(12, 60),
 )
+@pytest.mark.slow
 @PROPERTY_SETTINGS
 def test_budget_is_never_exceeded(symbols_path: Path, text_cache_dir: Path, text: str, budget: int) -> None:
     frontend = BakerText(TextFrontend(cache_dir=text_cache_dir), symbols_path, max_phonemes=budget)
@@ -114,6 +115,7 @@ def test_sentence_and_clause_pauses(symbols_path: Path, text_cache_dir: Path) ->
     assert utterances[0].text == "今天天气很好，"
 
 
+@pytest.mark.slow
 def test_ten_thousand_characters(frontend: BakerText) -> None:
     text = ("今天是2024年3月5日，气温15℃，我们在10:43讨论了GPU的价格。" * 300)[:10_000]
     utterances = frontend.process(text)
@@ -121,6 +123,7 @@ def test_ten_thousand_characters(frontend: BakerText) -> None:
     assert all(len(u.ids) <= frontend.max_phonemes for u in utterances)
 
 
+@pytest.mark.slow
 def test_ten_thousand_characters_without_punctuation(frontend: BakerText) -> None:
     utterances = frontend.process("天" * 10_000)
     assert sum((len(u.ids) - 2) // 3 for u in utterances) == 10_000  # sil + n*(2 phones + #0) - #0 + sil + eos
