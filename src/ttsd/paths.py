@@ -7,6 +7,8 @@ start only reads it and writes nothing to the temp dir (jieba's default for its 
 
 from __future__ import annotations
 
+import os
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -44,3 +46,19 @@ def cache_dirs(model_dir: Path | None = None) -> CacheDirs:
     """The cache folders under ``model_dir`` (``Settings.model_dir``), or under the user cache dir when unset."""
     root = Path(model_dir).expanduser() if model_dir is not None else user_cache_dir()
     return CacheDirs(root=root, grammar=root, jieba=root / JIEBA_SUBDIR)
+
+
+def atomic_write(path: Path, data: bytes) -> None:
+    """Write ``path`` so that readers see the old file or the whole new one, never a part (temp file + rename).
+
+    The file is world-readable: a cache converted by root (e.g. at image build) must stay readable by the
+    unprivileged user that serves it (``mkstemp`` alone makes 0600 files)."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+    try:
+        os.fchmod(fd, 0o644)
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)

@@ -7,10 +7,10 @@ alone is over budget is cut at token boundaries into pieces of similar size. A s
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 from ttsd.text.split import PAUSE_CLAUSE, PAUSE_FORCED
-from ttsd.text.types import Budget, Token
+from ttsd.text.types import Budget, Prosody, Sentence, Token
 
 _CLAUSE_MARKS = frozenset("，、；：,;:")
 
@@ -93,3 +93,17 @@ def _divide(token: Token, budget: Budget) -> list[Token]:
         spoken = token.spoken[len(token.spoken) * (done - len(part)) // n : len(token.spoken) * done // n]
         out.append(Token(text=token.text[lo:hi], syllables=tuple(part), source=token.source, spoken=spoken))
     return out
+
+
+def unit_sentences(
+    tokens: Sequence[Token], *, budget: Budget, pause_after_s: float, prosody: Prosody, voice: str | None
+) -> Iterator[Sentence]:
+    """The sentences of one planned unit: a pure pause when nothing in it is read, else its tokens cut to the
+    budget, the unit's pause after the last piece (both front ends build their sentences here)."""
+    if not any(t.syllables for t in tokens):
+        yield Sentence(tokens=(), pause_after_s=pause_after_s, prosody=prosody, voice=voice)
+        return
+    pieces = cut_to_budget(tokens, budget)
+    for index, (piece, pause) in enumerate(pieces):
+        after = pause_after_s if index == len(pieces) - 1 else pause
+        yield Sentence(tokens=piece, pause_after_s=after, prosody=prosody, voice=voice)

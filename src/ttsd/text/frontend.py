@@ -16,7 +16,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from ttsd.errors import TextError
-from ttsd.text.cutting import cut_to_budget
+from ttsd.text.cutting import unit_sentences
 from ttsd.text.explain import ExplainRow, explain_rows
 from ttsd.text.g2p import G2P, Reading
 from ttsd.text.lexicon import builtin_lexicon, load_lexicon
@@ -101,17 +101,10 @@ class TextFrontend:
         return self._g2p.phonemes(text)
 
     def _read_unit(self, unit: Unit, budget: Budget) -> Iterator[Sentence]:
-        if not unit.parts:
-            yield Sentence(tokens=(), pause_after_s=unit.pause_after_s, prosody=unit.prosody, voice=unit.voice)
-            return
-        tokens = _trim(self._tokens(unit.parts))
-        if not any(t.syllables for t in tokens):
-            yield Sentence(tokens=(), pause_after_s=unit.pause_after_s, prosody=unit.prosody, voice=unit.voice)
-            return
-        pieces = cut_to_budget(tokens, budget)
-        for index, (piece, pause) in enumerate(pieces):
-            after = unit.pause_after_s if index == len(pieces) - 1 else pause
-            yield Sentence(tokens=piece, pause_after_s=after, prosody=unit.prosody, voice=unit.voice)
+        tokens = _trim(self._tokens(unit.parts)) if unit.parts else []
+        yield from unit_sentences(
+            tokens, budget=budget, pause_after_s=unit.pause_after_s, prosody=unit.prosody, voice=unit.voice
+        )
 
     def _tokens(self, parts: Sequence[Part]) -> list[Token]:
         spoken = [self._spoken(part) for part in parts]

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 
 from ttsd.errors import TextError
-from ttsd.text.cutting import cut_to_budget
+from ttsd.text.cutting import unit_sentences
 from ttsd.text.plan import Part, Unit, plan
 from ttsd.text.types import Budget, Segment, Sentence, Token
 
@@ -41,13 +41,9 @@ class PlainFrontend:
     def _iterate(self, units: list[Unit], budget: Budget) -> Iterator[Sentence]:
         for unit in units:
             tokens = [t for part in unit.parts for t in _part_tokens(part)]
-            if not any(t.syllables for t in tokens):
-                yield Sentence(tokens=(), pause_after_s=unit.pause_after_s, prosody=unit.prosody, voice=unit.voice)
-                continue
-            pieces = cut_to_budget(tokens, budget)
-            for index, (piece, pause) in enumerate(pieces):
-                after = unit.pause_after_s if index == len(pieces) - 1 else pause
-                yield Sentence(tokens=piece, pause_after_s=after, prosody=unit.prosody, voice=unit.voice)
+            yield from unit_sentences(
+                tokens, budget=budget, pause_after_s=unit.pause_after_s, prosody=unit.prosody, voice=unit.voice
+            )
 
 
 def _part_tokens(part: Part) -> list[Token]:

