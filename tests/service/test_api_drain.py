@@ -91,7 +91,9 @@ def _ready(served: Served) -> bool:
 
 @pytest.fixture
 def ttsd_serve(tmp_path: Path) -> Iterator[Served]:
-    yield from _serve(tmp_path, ["-m", "ttsd", "serve"])
+    # No admission limit: the stalled client's long stream stays admitted (it is real pending work) and would
+    # otherwise price the readers out with 503s; this test is about the drain.
+    yield from _serve(tmp_path, ["-m", "ttsd", "serve"], TTSD_MAX_BACKLOG_S="0")
 
 
 @pytest.fixture
