@@ -26,7 +26,6 @@ def _snr_db(ref: npt.NDArray[np.float32], test: npt.NDArray[np.float32]) -> floa
     return float(10 * np.log10(float(np.sum(ref64**2)) / max(noise, 1e-30)))
 
 
-@pytest.mark.skipif(not cpu_has_bf16(), reason="this CPU has no native bf16 (oneDNN), where mixed is not the default")
 def test_mixed_paragraph_within_25_db_of_fp32(model_dir: Path, synthesizer: Synthesizer) -> None:
     text = PARAGRAPH.read_text(encoding="utf-8").strip()
     mixed = load(VoiceOptions(model_dir=model_dir, precision="mixed"))
