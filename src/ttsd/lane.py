@@ -41,6 +41,7 @@ class Lane:
         voice = loaded.voice
         if not voice.info.batchable:
             batch = replace(batch, max_batch_size=1)
+        metrics.add_voice(voice.info.name)
         self.voice = voice
         self.executor = loaded.executor
         self.admission = Admission(config=admission)
@@ -50,6 +51,7 @@ class Lane:
             metrics=metrics,
             estimate_frames=voice.estimate_frames,
             sample_rate=voice.sample_rate,
+            voice=voice.info.name,
             on_batch=self.admission.observe,
             on_fatal=on_fatal,
             on_depth=on_depth,

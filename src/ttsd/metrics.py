@@ -43,19 +43,24 @@ class Metrics:
         self.queue_wait = Histogram(
             "ttsd_queue_wait_seconds",
             "Time an item waited before its batch started.",
+            ["voice"],
             buckets=LATENCY_BUCKETS,
             registry=r,
         )
         self.batch_size = Histogram(
-            "ttsd_batch_size", "Items per dispatched batch.", buckets=BATCH_SIZE_BUCKETS, registry=r
+            "ttsd_batch_size", "Items per dispatched batch.", ["voice"], buckets=BATCH_SIZE_BUCKETS, registry=r
         )
         self.batch_padding_ratio = Histogram(
-            "ttsd_batch_padding_ratio", "Share of padded frames in a batch.", buckets=RATIO_BUCKETS, registry=r
+            "ttsd_batch_padding_ratio",
+            "Share of padded frames in a batch.",
+            ["voice"],
+            buckets=RATIO_BUCKETS,
+            registry=r,
         )
         self.batch_duration = Histogram(
             "ttsd_batch_duration_seconds",
             "Model time per batch and stage.",
-            ["stage"],
+            ["voice", "stage"],
             buckets=LATENCY_BUCKETS,
             registry=r,
         )
@@ -64,6 +69,7 @@ class Metrics:
         self.real_time_factor = Histogram(
             "ttsd_real_time_factor",
             "Batch model time divided by the audio it produced.",
+            ["voice"],
             buckets=RTF_BUCKETS,
             registry=r,
         )
@@ -80,8 +86,15 @@ class Metrics:
             self.rejected.labels(reason=reason)
         for result in ("hit", "miss"):
             self.cache_requests.labels(result=result)
+
+    def add_voice(self, voice: str) -> None:
+        """Pre-create a voice family's label sets, so dashboards see zeros rather than "no data"."""
         for stage in ("acoustic", "vocoder"):
-            self.batch_duration.labels(stage=stage)
+            self.batch_duration.labels(voice=voice, stage=stage)
+        for histogram in (self.batch_size, self.batch_padding_ratio, self.real_time_factor, self.queue_wait):
+            histogram.labels(voice=voice)
+        self.audio_seconds.labels(voice=voice)
+        self.characters.labels(voice=voice)
 
     def set_build_info(self, *, version: str, voice: str, device: str, precision: str, executor: str) -> None:
         self.build_info.clear()

@@ -129,7 +129,7 @@ async def test_metrics_move_with_design_names(service: Service) -> None:
     assert value("ttsd_rejected_total", reason="invalid") == 1
     assert value("ttsd_characters_total", voice="fake") == 2 * len(TEXT)
     assert value("ttsd_audio_seconds_total", voice="fake") > 1.0
-    assert value("ttsd_batch_size_count") >= 1
+    assert value("ttsd_batch_size_count", voice="fake") >= 1
     assert value("ttsd_queue_depth") == 0
     for reason in ("queue_full", "timeout", "cancelled", "invalid", "unauthorized"):
         assert ("ttsd_rejected_total", frozenset({("reason", reason)})) in _keys(text)

@@ -100,6 +100,7 @@ async def make_batcher(executor: GateExecutor, metrics: Metrics) -> AsyncIterato
             metrics=metrics,
             estimate_frames=lambda u, c: len(u.ids),
             sample_rate=SR,
+            voice="v",
         )
         made.append(batcher)
         return batcher
@@ -243,14 +244,14 @@ async def test_batch_metrics(make_batcher: Callable[..., Batcher], executor: Gat
     futures = batcher.submit([item("a", 2), item("b", 6)], deadline=far())
     executor.gate.set()
     await asyncio.gather(first, *futures)
-    assert sample(metrics, "ttsd_batch_size_count") == 2
-    assert sample(metrics, "ttsd_batch_size_sum") == 3
-    assert sample(metrics, "ttsd_queue_wait_seconds_count") == 3
+    assert sample(metrics, "ttsd_batch_size_count", {"voice": "v"}) == 2
+    assert sample(metrics, "ttsd_batch_size_sum", {"voice": "v"}) == 3
+    assert sample(metrics, "ttsd_queue_wait_seconds_count", {"voice": "v"}) == 3
     # Second batch: frames 2 and 6 padded to 12 -> 4/12 padding; first batch has none.
-    assert sample(metrics, "ttsd_batch_padding_ratio_sum") == pytest.approx(4 / 12)
-    assert sample(metrics, "ttsd_batch_duration_seconds_count", {"stage": "acoustic"}) == 2
+    assert sample(metrics, "ttsd_batch_padding_ratio_sum", {"voice": "v"}) == pytest.approx(4 / 12)
+    assert sample(metrics, "ttsd_batch_duration_seconds_count", {"voice": "v", "stage": "acoustic"}) == 2
     # 0.02 s of model time for 40 samples (0.04 s), then 0.02 s for 80 samples (0.08 s).
-    assert sample(metrics, "ttsd_real_time_factor_sum") == pytest.approx(0.5 + 0.25)
+    assert sample(metrics, "ttsd_real_time_factor_sum", {"voice": "v"}) == pytest.approx(0.5 + 0.25)
     assert sample(metrics, "ttsd_queue_depth") == 0
 
 

@@ -227,7 +227,7 @@ async def test_counters_move(fake_service: FakeService) -> None:
     labels = {"voice": "fake"}
     assert fake_service.metric("ttsd_characters_total", labels) == len(text)
     assert fake_service.metric("ttsd_audio_seconds_total", labels) == pytest.approx(result.duration_s)
-    assert fake_service.metric("ttsd_batch_size_count") >= 1
+    assert fake_service.metric("ttsd_batch_size_count", {"voice": "fake"}) >= 1
 
 
 async def test_the_event_loop_stays_free_while_a_batch_runs(make_service: MakeService) -> None:

@@ -196,7 +196,8 @@ async def one_request(client: httpx.AsyncClient, text: str, args: argparse.Names
 
 async def scrape_server(client: httpx.AsyncClient) -> dict[str, float]:
     """From the server's /metrics ({} if unavailable): cumulative ``ttsd_batch_size`` buckets by ``le`` plus
-    ``sum`` and ``count``, and the sentence cache's ``cache_hit`` / ``cache_miss`` counters."""
+    ``sum`` and ``count`` (summed over the voice families), and the sentence cache's ``cache_hit`` /
+    ``cache_miss`` counters."""
     from prometheus_client.parser import text_string_to_metric_families
 
     try:
@@ -213,11 +214,12 @@ async def scrape_server(client: httpx.AsyncClient) -> dict[str, float]:
                     out[f"cache_{sample.labels['result']}"] = sample.value
         if family.name != "ttsd_batch_size":
             continue
-        for sample in family.samples:
+        for sample in family.samples:  # summed over the voice families
             if sample.name.endswith("_bucket"):
-                out[sample.labels["le"]] = sample.value
+                out[sample.labels["le"]] = out.get(sample.labels["le"], 0.0) + sample.value
             elif sample.name.endswith(("_sum", "_count")):
-                out[sample.name.rsplit("_", 1)[1]] = sample.value
+                key = sample.name.rsplit("_", 1)[1]
+                out[key] = out.get(key, 0.0) + sample.value
     return out
 
 

@@ -62,6 +62,7 @@ class Batcher:
         metrics: Metrics,
         estimate_frames: Callable[[Utterance, Controls], int],
         sample_rate: int,
+        voice: str = "",
         on_batch: Callable[..., None] | None = None,
         on_fatal: Callable[[BaseException], None] | None = None,
         on_depth: Callable[[], None] | None = None,
@@ -75,6 +76,7 @@ class Batcher:
         self._metrics = metrics
         self._estimate_frames = estimate_frames
         self._sample_rate = sample_rate
+        self._voice = voice
         self._on_batch = on_batch
         self._on_fatal = on_fatal
         self._on_depth = on_depth
@@ -219,7 +221,7 @@ class Batcher:
         else:
             del self._buckets[decision.bucket]
         for pending in decision.items:
-            self._metrics.queue_wait.observe(now - pending.enqueued_at)
+            self._metrics.queue_wait.labels(voice=self._voice).observe(now - pending.enqueued_at)
         self._in_flight = asyncio.create_task(self._run_batch(entries), name="ttsd-batch")
         self._changed()
 
@@ -274,14 +276,17 @@ class Batcher:
 
     def _record(self, output: BatchOutput, *, wall_s: float, size: int) -> None:
         m = self._metrics
-        m.batch_size.observe(size)
-        m.batch_duration.labels(stage="acoustic").observe(output.acoustic_seconds)
-        m.batch_duration.labels(stage="vocoder").observe(output.vocoder_seconds)
+        voice = self._voice
+        m.batch_size.labels(voice=voice).observe(size)
+        m.batch_duration.labels(voice=voice, stage="acoustic").observe(output.acoustic_seconds)
+        m.batch_duration.labels(voice=voice, stage="vocoder").observe(output.vocoder_seconds)
         if output.padded_frames > 0:
-            m.batch_padding_ratio.observe(max(0, output.padded_frames - output.frames) / output.padded_frames)
+            m.batch_padding_ratio.labels(voice=voice).observe(
+                max(0, output.padded_frames - output.frames) / output.padded_frames
+            )
         audio_s = sum(len(w) for w in output.waveforms) / self._sample_rate
         if audio_s > 0:
-            m.real_time_factor.observe((output.acoustic_seconds + output.vocoder_seconds) / audio_s)
+            m.real_time_factor.labels(voice=voice).observe((output.acoustic_seconds + output.vocoder_seconds) / audio_s)
         if self._on_batch is not None:
             self._on_batch(audio_s=audio_s, model_s=wall_s)
         if self._batch_seconds == 0.0:
