@@ -153,9 +153,7 @@ def main() -> int:
         warm(url, texts)
         runs["unloaded"] = asyncio.run(load(url, texts, args.unloaded_clients, args.seconds, args.retry_delay))
         print("unloaded", json.dumps(runs["unloaded"]), flush=True)
-        runs["overload_default"] = asyncio.run(
-            load(url, texts, args.overload_clients, args.seconds, args.retry_delay)
-        )
+        runs["overload_default"] = asyncio.run(load(url, texts, args.overload_clients, args.seconds, args.retry_delay))
         print("overload_default", json.dumps(runs["overload_default"]), flush=True)
     with server("small-queue", {"TTSD_MAX_QUEUE": str(args.small_queue)}) as url:
         warm(url, texts)
