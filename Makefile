@@ -17,9 +17,10 @@ $(STAMP): pyproject.toml scripts/install.sh
 run: install
 	$(BIN)/ttsd serve
 
-# Coverage of the package over the whole suite; the floor is today's figure rounded down (docs/benchmarks.md).
-COVERAGE := --cov=ttsd --cov-report=term:skip-covered --cov-fail-under=$(COVERAGE_FLOOR)
+# Coverage of the package over the whole suite; the floor is the measured 90% less a little slack for machines
+# that run fewer hardware-dependent paths.
 COVERAGE_FLOOR ?= 88
+COVERAGE := --cov=ttsd --cov-report=term:skip-covered --cov-fail-under=$(COVERAGE_FLOOR)
 
 test: install
 	$(BIN)/pytest $(COVERAGE)
