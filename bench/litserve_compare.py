@@ -34,6 +34,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import litserve as ls
+from fastapi import Response
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "artifacts" / "litserve_compare"
@@ -41,59 +43,59 @@ TEXTS = ROOT / "bench" / "texts_mixed.txt"
 BATCH = 16
 
 
+class BakerAPI(ls.LitAPI):  # type: ignore[misc]
+    """The Baker voice behind LitServe's batching: whole requests in, WAV bytes out."""
+
+    def setup(self, device: str) -> None:
+        import ttsd
+
+        self.synth = ttsd.load_voice("baker", precision="auto")
+        self.synth.synthesize("欢迎使用中文语音合成服务。今天天气很好。")  # warm up
+        self.stats = (OUT / "litserve-batches.jsonl").open("a")
+
+    def decode_request(self, request):  # type: ignore[no-untyped-def]  # unannotated: LitServe passes the JSON body
+        return str(request["text"])
+
+    def batch(self, inputs: list[str]) -> list[str]:
+        return inputs
+
+    def predict(self, texts: list[str]) -> list[bytes]:
+        import numpy as np
+
+        from ttsd.controls import Controls
+        from ttsd.voices.base import BatchItem, Rendered
+        from ttsd.voices.timeline import Timeline
+
+        synth = self.synth
+        per_request = [synth.utterances(t) for t in texts]
+        flat = [u for utts in per_request for u in utts]
+        ctl = Controls()
+        rendered: list[Rendered] = []
+        for start in range(0, len(flat), BATCH):
+            chunk = flat[start : start + BATCH]
+            out = synth.voice.run_batch([BatchItem(u, ctl) for u in chunk])
+            durations = out.durations or [None] * len(chunk)
+            rendered.extend(Rendered(w, d) for w, d in zip(out.waveforms, durations, strict=True))
+        self.stats.write(json.dumps({"requests": len(texts), "items": len(flat)}) + "\n")
+        self.stats.flush()
+        results: list[bytes] = []
+        position = 0
+        for utts in per_request:
+            timeline = Timeline(sample_rate=synth.sample_rate)
+            parts = [timeline.add(u, rendered[position + i]).audio for i, u in enumerate(utts)]
+            position += len(utts)
+            audio = np.concatenate(parts) if parts else np.zeros(0, dtype=np.float32)
+            results.append(wav_bytes(audio, synth.sample_rate))
+        return results
+
+    def unbatch(self, output: list[bytes]) -> list[bytes]:
+        return output
+
+    def encode_response(self, output: bytes) -> Response:
+        return Response(content=output, media_type="audio/wav", headers={"x-sample-rate": "24000"})
+
+
 def litserve_main(port: int) -> None:
-    import litserve as ls
-    import numpy as np
-    from fastapi import Response
-
-    import ttsd
-    from ttsd.controls import Controls
-    from ttsd.voices.base import BatchItem, Rendered
-    from ttsd.voices.timeline import Timeline
-
-    stats_path = OUT / "litserve-batches.jsonl"
-
-    class BakerAPI(ls.LitAPI):  # type: ignore[misc]
-        def setup(self, device: str) -> None:
-            self.synth = ttsd.load_voice("baker", precision="auto")
-            self.synth.synthesize("欢迎使用中文语音合成服务。今天天气很好。")  # warm up
-            self.stats = stats_path.open("a")
-
-        def decode_request(self, request: dict[str, Any]) -> str:
-            return str(request["text"])
-
-        def batch(self, inputs: list[str]) -> list[str]:
-            return inputs
-
-        def predict(self, texts: list[str]) -> list[bytes]:
-            synth = self.synth
-            per_request = [synth.utterances(t) for t in texts]
-            flat = [(k, u) for k, utts in enumerate(per_request) for u in utts]
-            ctl = Controls()
-            rendered: list[Rendered] = []
-            for start in range(0, len(flat), BATCH):
-                chunk = flat[start : start + BATCH]
-                out = synth.voice.run_batch([BatchItem(u, ctl) for _, u in chunk])
-                durations = out.durations or [None] * len(chunk)
-                rendered.extend(Rendered(w, d) for w, d in zip(out.waveforms, durations, strict=True))
-            self.stats.write(json.dumps({"requests": len(texts), "items": len(flat)}) + "\n")
-            self.stats.flush()
-            results: list[bytes] = []
-            position = 0
-            for utts in per_request:
-                timeline = Timeline(sample_rate=synth.sample_rate)
-                parts = [timeline.add(u, rendered[position + i]).audio for i, u in enumerate(utts)]
-                position += len(utts)
-                audio = np.concatenate(parts) if parts else np.zeros(0, dtype=np.float32)
-                results.append(wav_bytes(audio, synth.sample_rate))
-            return results
-
-        def unbatch(self, output: list[bytes]) -> list[bytes]:
-            return output
-
-        def encode_response(self, output: bytes) -> Response:
-            return Response(content=output, media_type="audio/wav", headers={"x-sample-rate": "24000"})
-
     api = BakerAPI(max_batch_size=BATCH, batch_timeout=0.01, api_path="/tts")
     server = ls.LitServer(api, accelerator="cpu", workers_per_device=1, timeout=120)
     server.run(host="127.0.0.1", port=port, num_api_servers=1, generate_client_file=False, log_level="warning")

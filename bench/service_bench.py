@@ -290,7 +290,8 @@ def short_under_long(n: int) -> dict[str, object]:
 
 def mixed_voices(seconds: int) -> dict[str, object]:
     """Default server (Baker and Kokoro): 16 clients, 8 on Baker and 8 on Kokoro (voice zm_yunjian), mixed
-    texts; then the 8 Baker clients alone on the same server for Baker's latency without Kokoro traffic."""
+    texts; then the 8 Baker clients alone on the same server for Baker's latency without Kokoro traffic. A client
+    that gets an error (503) pauses 0.1 s."""
     import asyncio
 
     texts = [t for t in MIXED_TEXTS.read_text(encoding="utf-8").splitlines() if t.strip()]
@@ -325,6 +326,7 @@ async def _voice_load(url: str, clients: dict[str, int], texts: list[str], secon
             took = time.perf_counter() - started
             if r.status_code != 200:
                 errors[voice][str(r.status_code)] = errors[voice].get(str(r.status_code), 0) + 1
+                await asyncio.sleep(0.1)  # a refused client pauses before its next text
                 continue
             rate = int(r.headers.get("x-sample-rate", "24000"))
             samples[voice].append((len(text), took, len(r.content) / 2 / rate))
