@@ -74,7 +74,7 @@ class BakerAPI(ls.LitAPI):  # type: ignore[misc]
         for start in range(0, len(flat), BATCH):
             chunk = flat[start : start + BATCH]
             out = synth.voice.run_batch([BatchItem(u, ctl) for u in chunk])
-            durations = out.durations or [None] * len(chunk)
+            durations = out.durations if out.durations else [None] * len(chunk)
             rendered.extend(Rendered(w, d) for w, d in zip(out.waveforms, durations, strict=True))
         self.stats.write(json.dumps({"requests": len(texts), "items": len(flat)}) + "\n")
         self.stats.flush()

@@ -225,19 +225,17 @@ def ttfa_long(tries: int) -> dict[str, object]:
     }
 
 
-def _short_latencies(url: str, n: int, refused: dict[str, object] | None = None) -> list[float]:
-    """``n`` sequential short requests: latencies of the 200s; other answers are counted into ``refused``
-    (status -> count, plus the first body) and retried after 0.2 s."""
+def _short_latencies(url: str, n: int, refused: list[tuple[int, float, str]] | None = None) -> list[float]:
+    """``n`` sequential short requests: the latencies of the 200s. Other answers go to ``refused`` as (status,
+    seconds, body) and retried after 0.2 s; after 200 of them it gives up and returns what it has."""
     out: list[float] = []
     with httpx.Client(timeout=60) as client:
         while len(out) < n:
             started = time.perf_counter()
             r = client.post(f"{url}/tts", json={"text": SHORT_TEXT, "format": "wav"})
             if r.status_code != 200 and refused is not None:
-                refused[str(r.status_code)] = int(refused.get(str(r.status_code), 0)) + 1  # type: ignore[arg-type]
-                refused.setdefault("first_body", r.text[:300])
-                refused.setdefault("latencies_ms", []).append(round((time.perf_counter() - started) * 1000, 1))  # type: ignore[attr-defined]
-                if int(refused[str(r.status_code)]) > 200:  # type: ignore[arg-type]
+                refused.append((r.status_code, time.perf_counter() - started, r.text[:300]))
+                if len(refused) >= 200:
                     break
                 time.sleep(0.2)
                 continue
@@ -246,10 +244,13 @@ def _short_latencies(url: str, n: int, refused: dict[str, object] | None = None)
     return out
 
 
+def _pick(ordered: list[float], q: float) -> float:
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
 def _pcts(values: list[float]) -> dict[str, float]:
     ordered = sorted(values)
-    pick = lambda q: ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]  # noqa: E731
-    return {"p50_ms": pick(0.5) * 1000, "p95_ms": pick(0.95) * 1000, "max_ms": ordered[-1] * 1000}
+    return {"p50_ms": _pick(ordered, 0.5) * 1000, "p95_ms": _pick(ordered, 0.95) * 1000, "max_ms": ordered[-1] * 1000}
 
 
 def short_under_long(n: int) -> dict[str, object]:
@@ -272,7 +273,7 @@ def short_under_long(n: int) -> dict[str, object]:
         thread = threading.Thread(target=reader, daemon=True)
         thread.start()
         time.sleep(1.0)  # let the long text's front end start and its first batches queue
-        refused: dict[str, object] = {}
+        refused: list[tuple[int, float, str]] = []
         busy = _short_latencies(url, n, refused)
         overlapped = not done.is_set()
         thread.join(timeout=300)
@@ -281,7 +282,12 @@ def short_under_long(n: int) -> dict[str, object]:
         "requests": n,
         "idle": _pcts(idle),
         "during_long_stream": _pcts(busy) if busy else {},
-        "during_long_stream_refused": refused,
+        "during_long_stream_refused": {
+            "count": len(refused),
+            "statuses": sorted({status for status, _, _ in refused}),
+            "latency_ms": _pcts([t for _, t, _ in refused]) if refused else {},
+            "first_body": refused[0][2] if refused else "",
+        },
         "long_stream_still_running_at_end": overlapped,
         "long_stream_ttfa_ms": result.get("first", float("nan")) * 1000,
         "long_stream_total_s": result.get("total", float("nan")),
@@ -357,8 +363,7 @@ def _pcts99(values: list[float]) -> dict[str, float]:
     if not values:
         return {}
     ordered = sorted(values)
-    pick = lambda q: ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]  # noqa: E731
-    return {"p50_ms": pick(0.5) * 1000, "p99_ms": pick(0.99) * 1000, "n": len(values)}
+    return {"p50_ms": _pick(ordered, 0.5) * 1000, "p99_ms": _pick(ordered, 0.99) * 1000, "n": len(values)}
 
 
 def main() -> int:

@@ -113,6 +113,7 @@ class TTSEngine:
         self._lanes: dict[str, Lane] = {}
         self._names: dict[str, tuple[Lane, str | None]] = {}
         self._default = ""
+        self._tasks: set[asyncio.Task[None]] = set()
         self.state = State.STARTING
         self.failure: BaseException | None = None
         self._drained = False
@@ -237,7 +238,7 @@ class TTSEngine:
                 parts.append(chunk.audio)
                 stamps.extend(chunk.timestamps)
         finally:
-            await job.close()
+            job.close()
             ticket.close()
         audio = np.concatenate(parts) if len(parts) > 1 else parts[0]
         self._count_done(lane, len(request.text), len(audio))
@@ -268,14 +269,18 @@ class TTSEngine:
     async def open_stream(self, request: SynthesisRequest, spec: AudioSpec) -> SpeechStream:
         """A stream whose first audio is ready: every error before it is raised here, so a route can still
         answer with an error status; later errors end the body early."""
-        chunks = self.stream(request)
+        lane, controls, ticket = self._admit(request)
+        job = self._job(request, lane, controls, stream=True)
+        chunks = self._chunks(job, ticket, Timeline(sample_rate=lane.voice.sample_rate))
         try:
             first = await anext(chunks)
         except BaseException:
-            await chunks.aclose()
+            job.close()
+            ticket.close()
             raise
         encoder = ChunkEncoder(source_rate=first.sample_rate, spec=spec)
-        return SpeechStream(encoder.media_type, encoder.sample_rate, _encoded(first, chunks, encoder))
+        body = self._encoded(first, chunks, encoder, _Stream(job=job, ticket=ticket, lane=lane, request=request))
+        return SpeechStream(encoder.media_type, encoder.sample_rate, body)
 
     # -- internals ---------------------------------------------------------------------------------------------
 
@@ -321,7 +326,7 @@ class TTSEngine:
             stream=stream,
             variant=self._config.variant,
         )
-        job = Job(plan=plan, frontend=self._frontend, pool=self._pool, cache=self._cache)
+        job = Job(plan=plan, frontend=self._frontend, pool=self._pool, cache=self._cache, tasks=self._tasks)
         job.start()
         return job
 
@@ -346,9 +351,30 @@ class TTSEngine:
                 samples += len(chunk.audio)
                 yield chunk
         finally:
-            await job.close()
+            job.close()
             ticket.close()
         self._count_done(lane, len(request.text), samples)
+
+    async def _encoded(
+        self, first: AudioChunk, rest: AsyncIterator[AudioChunk], encoder: ChunkEncoder, stream: _Stream
+    ) -> AsyncIterator[EncodedChunk]:
+        """Encoded chunks as sentences arrive. However it ends (done, an error, the client gone and the
+        generator finalized), the job is closed (its queued work dropped) and its ticket released, without
+        awaiting anything in the cleanup."""
+        samples = 0
+        try:
+            chunk: AudioChunk | None = first
+            while chunk is not None:
+                samples += len(chunk.audio)
+                yield EncodedChunk(data=await encoder.feed(chunk.audio), timestamps=chunk.timestamps)
+                chunk = await anext(rest, None)
+            tail = await encoder.close()
+            if tail:
+                yield EncodedChunk(data=tail, timestamps=[])
+            self._count_done(stream.lane, len(stream.request.text), samples)
+        finally:
+            stream.job.close()
+            stream.ticket.close()
 
     def _count_done(self, lane: Lane, characters: int, samples: int) -> None:
         self._metrics.characters.labels(voice=lane.name).inc(characters)
@@ -394,17 +420,11 @@ def _parse(request: SynthesisRequest, voices: Sequence[str], *, max_chars: int) 
     return parse_ssml(request.text, max_chars=max_chars, voices=voices)
 
 
-async def _encoded(
-    first: AudioChunk, rest: AsyncGenerator[AudioChunk, None], encoder: ChunkEncoder
-) -> AsyncIterator[EncodedChunk]:
-    """Encoded chunks as sentences arrive; closing this closes the engine stream (its queued work is dropped)."""
-    try:
-        chunk: AudioChunk | None = first
-        while chunk is not None:
-            yield EncodedChunk(data=await encoder.feed(chunk.audio), timestamps=chunk.timestamps)
-            chunk = await anext(rest, None)
-        tail = await encoder.close()
-        if tail:
-            yield EncodedChunk(data=tail, timestamps=[])
-    finally:
-        await rest.aclose()
+@dataclass(frozen=True, slots=True)
+class _Stream:
+    """What an encoded stream must release when it ends, however it ends."""
+
+    job: Job
+    ticket: Ticket
+    lane: Lane
+    request: SynthesisRequest

@@ -18,7 +18,6 @@ sentence to be normalized. The consumer (:meth:`Job.pieces`) awaits the pieces i
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -73,8 +72,19 @@ class JobPlan:
 class Job:
     """See the module docstring. Create, :meth:`start`, iterate :meth:`pieces`, and always :meth:`close`."""
 
-    def __init__(self, *, plan: JobPlan, frontend: Frontend, pool: ThreadPoolExecutor, cache: SentenceCache) -> None:
+    def __init__(
+        self,
+        *,
+        plan: JobPlan,
+        frontend: Frontend,
+        pool: ThreadPoolExecutor,
+        cache: SentenceCache,
+        tasks: set[asyncio.Task[None]],
+    ) -> None:
+        """``tasks``: the owner's set of running producer tasks (asyncio keeps only weak references to tasks:
+        a producer cancelled by :meth:`close` must stay referenced until it has finished)."""
         self._plan = plan
+        self._tasks = tasks
         self._frontend = frontend
         self._pool = pool
         self._cache = cache
@@ -88,6 +98,8 @@ class Job:
 
     def start(self) -> None:
         self._producer = asyncio.create_task(self._produce(), name="ttsd-frontend-stage")
+        self._tasks.add(self._producer)
+        self._producer.add_done_callback(self._tasks.discard)
 
     async def pieces(self) -> AsyncIterator[Piece]:
         """The pieces in order, each with its audio; raises the first error of any stage."""
@@ -103,12 +115,12 @@ class Job:
             self._room.release()
             yield item
 
-    async def close(self) -> None:
-        """Stop producing and cancel what is still queued (the batcher drops cancelled items)."""
+    def close(self) -> None:
+        """Stop producing and cancel what is still queued (the batcher drops cancelled items). Synchronous on
+        purpose: it runs while streams are torn down (a client gone, a generator finalized), where awaiting is
+        not safe."""
         if self._producer is not None and not self._producer.done():
             self._producer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._producer
         for future in self._shared.values():
             if not future.done():
                 future.cancel()
