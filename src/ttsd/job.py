@@ -7,6 +7,8 @@ sentence). Each sentence is routed to its voice's lane (SSML may switch voices),
 the cache, and its synthesis submitted at once: the first audio of a long text does not wait for its last
 sentence to be normalized. The consumer (:meth:`Job.pieces`) awaits the pieces in reading order.
 
+* First audio first: a stream's producer waits for its first synthesized sentence before reading further, so
+  the front end's work on the rest of a long text does not slow the first chunk down.
 * Slices: each hop to the pool produces the sentences the front end makes in one :data:`SLICE_S` slice
   (at least one), so a short text takes one hop and a long one yields the pool between slices.
 * Lookahead: at most :data:`LOOKAHEAD` pieces are produced ahead of the consumer, which bounds a stream's
@@ -92,6 +94,7 @@ class Job:
         self._room = asyncio.Semaphore(LOOKAHEAD)
         self._shared: dict[CacheKey, RenderedFuture] = {}
         self._urgent_left = 1 if plan.stream else 0
+        self._first_awaited = False
         self._producer: asyncio.Task[None] | None = None
         self.sentences = 0
         self.cached = 0
@@ -149,7 +152,8 @@ class Job:
             while True:
                 for sentence in batch:
                     await self._room.acquire()
-                    await self._add(sentence)
+                    piece = await self._add(sentence)
+                    await self._first_audio_first(piece)
                 if done:
                     break
                 self._check_deadline()
@@ -161,7 +165,15 @@ class Job:
         except BaseException as exc:  # the consumer re-raises it in order, after the pieces before it
             self._queue.put_nowait(exc)
 
-    async def _add(self, sentence: Sentence) -> None:
+    async def _first_audio_first(self, piece: Piece) -> None:
+        """A stream's first synthesized sentence runs with the cores to itself: the front end does not read
+        ahead (pure-Python work that competes for the CPU and the GIL) until that sentence's audio is ready."""
+        if not self._plan.stream or self._first_awaited or piece.future is None:
+            return
+        self._first_awaited = True
+        await asyncio.wait([piece.future])
+
+    async def _add(self, sentence: Sentence) -> Piece:
         lane, speaker = self._plan.route(sentence.voice) if sentence.voice else (self._plan.lane, None)
         controls = self._controls(sentence, lane, speaker)
         utterance = lane.voice.encode(sentence)
@@ -177,6 +189,7 @@ class Job:
             if piece.rendered is None:
                 piece.future = await self._submit(piece)
         self._queue.put_nowait(piece)
+        return piece
 
     def _controls(self, sentence: Sentence, lane: Lane, speaker: str | None) -> Controls:
         controls = self._plan.controls

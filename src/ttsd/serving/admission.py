@@ -7,6 +7,9 @@ the drain rate) - a refusal costs a few arithmetic operations, never text proces
 overloaded server keeps spending its cores on the work it accepted (goodput), not on work it will throw away.
 
 * A request is always admitted when nothing else is pending (a single long text is never refused outright).
+* A request counts at most ``window_s`` seconds of audio at a time: that is what it can have in the system at
+  once (a stream runs a bounded lookahead of sentences ahead of its reader), so one long text takes a slice of
+  the budget, not all of it, and short requests are still admitted beside it.
 * As a request's sentences finish, what they produced is taken off the backlog (:meth:`Ticket.consume`);
   when the request ends, whatever is left of its estimate is released (:meth:`Ticket.close`).
 * The drain rate is an exponentially weighted average of audio seconds produced per second of model time,
@@ -27,30 +30,31 @@ _RETRY_AFTER_RANGE = (1.0, 60.0)
 @dataclass(frozen=True, slots=True, kw_only=True)
 class AdmissionConfig:
     """* ``max_backlog_s``: seconds of model time the admitted work may represent (0 = no limit).
-    * ``initial_rate``: audio seconds per model second assumed before any batch ran."""
+    * ``initial_rate``: audio seconds per model second assumed before any batch ran.
+    * ``window_s``: audio seconds one request counts for at most (its in-flight window)."""
 
     max_backlog_s: float = 20.0
     initial_rate: float = 10.0
+    window_s: float = 60.0
 
 
 class Ticket:
     """One admitted request's share of the backlog."""
 
-    __slots__ = ("_admission", "_remaining")
+    __slots__ = ("_admission", "remaining_s")
 
     def __init__(self, admission: Admission, cost_s: float) -> None:
         self._admission = admission
-        self._remaining = cost_s
+        self.remaining_s = cost_s
 
     def consume(self, audio_s: float) -> None:
         """``audio_s`` of this request's audio is done: take it off the backlog (never below zero)."""
-        done = min(self._remaining, max(0.0, audio_s))
-        self._remaining -= done
-        self._admission._release(done)
+        self.remaining_s = max(0.0, self.remaining_s - max(0.0, audio_s))
 
     def close(self) -> None:
         """The request ended (done, failed or cancelled): release the rest of its estimate. Idempotent."""
-        self.consume(self._remaining)
+        self.remaining_s = 0.0
+        self._admission._release(self)
 
 
 class Admission:
@@ -58,12 +62,14 @@ class Admission:
 
     def __init__(self, *, config: AdmissionConfig) -> None:
         self._config = config
-        self._pending_s = 0.0
+        self._tickets: set[Ticket] = set()
         self._rate = config.initial_rate
 
     @property
     def pending_audio_s(self) -> float:
-        return self._pending_s
+        """Audio seconds admitted and not yet produced, each request counted up to its window."""
+        window = self._config.window_s
+        return sum(min(t.remaining_s, window) for t in self._tickets)
 
     @property
     def drain_rate(self) -> float:
@@ -72,20 +78,23 @@ class Admission:
 
     def backlog_s(self) -> float:
         """Seconds of model time the admitted, unfinished work is estimated to need."""
-        return self._pending_s / self._rate
+        return self.pending_audio_s / self._rate
 
     def admit(self, cost_s: float) -> Ticket:
         """Admit a request estimated to produce ``cost_s`` seconds of audio, or raise :class:`QueueFull`."""
         limit = self._config.max_backlog_s
-        if limit > 0 and self._pending_s > 0 and (self._pending_s + cost_s) / self._rate > limit:
-            low, high = _RETRY_AFTER_RANGE
-            wait = min(high, max(low, self.backlog_s() - limit + cost_s / self._rate))
-            raise QueueFull(
-                f"the server is busy (about {self.backlog_s():.0f} s of work queued); retry later",
-                retry_after_s=wait,
-            )
-        self._pending_s += cost_s
-        return Ticket(self, cost_s)
+        if limit > 0 and self._tickets:
+            backlog = self.backlog_s()
+            added = min(cost_s, self._config.window_s) / self._rate
+            if backlog + added > limit:
+                low, high = _RETRY_AFTER_RANGE
+                raise QueueFull(
+                    f"the server is busy (about {backlog:.0f} s of work queued); retry later",
+                    retry_after_s=min(high, max(low, backlog + added - limit)),
+                )
+        ticket = Ticket(self, cost_s)
+        self._tickets.add(ticket)
+        return ticket
 
     def observe(self, *, audio_s: float, model_s: float) -> None:
         """A batch produced ``audio_s`` of audio in ``model_s`` seconds: update the drain rate."""
@@ -93,5 +102,5 @@ class Admission:
             return
         self._rate += _RATE_WEIGHT * (audio_s / model_s - self._rate)
 
-    def _release(self, audio_s: float) -> None:
-        self._pending_s = max(0.0, self._pending_s - audio_s)
+    def _release(self, ticket: Ticket) -> None:
+        self._tickets.discard(ticket)

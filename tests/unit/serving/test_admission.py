@@ -1,0 +1,46 @@
+"""Admission by cost (ttsd.serving.admission): refusals before any work, priced against the drain rate."""
+
+from __future__ import annotations
+
+import pytest
+
+from ttsd.errors import QueueFull
+from ttsd.serving.admission import Admission, AdmissionConfig
+
+
+def test_a_request_is_always_admitted_when_nothing_is_pending() -> None:
+    admission = Admission(config=AdmissionConfig(max_backlog_s=1.0, initial_rate=1.0))
+    ticket = admission.admit(10_000.0)  # far over the budget, but alone
+    assert admission.pending_audio_s == AdmissionConfig().window_s
+    ticket.close()
+    assert admission.pending_audio_s == 0
+
+
+def test_past_the_backlog_budget_requests_are_refused_with_retry_after() -> None:
+    admission = Admission(config=AdmissionConfig(max_backlog_s=10.0, initial_rate=2.0))  # 20 audio s of room
+    admission.admit(12.0)
+    with pytest.raises(QueueFull) as refused:
+        admission.admit(12.0)
+    assert 1.0 <= refused.value.retry_after_s <= 60.0
+    admission.admit(6.0)  # still fits
+
+
+def test_a_long_request_counts_only_its_window_so_short_ones_still_get_in() -> None:
+    admission = Admission(config=AdmissionConfig(max_backlog_s=20.0, initial_rate=10.0, window_s=60.0))
+    long_stream = admission.admit(1250.0)  # a 5,000-character text: 1250 audio s, counted as 60
+    short = admission.admit(3.0)
+    assert admission.pending_audio_s == pytest.approx(63.0)
+    long_stream.consume(1240.0)  # its last 10 s: now it counts 10
+    assert admission.pending_audio_s == pytest.approx(13.0)
+    short.close()
+    long_stream.close()
+    assert admission.pending_audio_s == 0
+
+
+def test_the_drain_rate_follows_the_batches() -> None:
+    admission = Admission(config=AdmissionConfig(initial_rate=10.0))
+    for _ in range(50):
+        admission.observe(audio_s=40.0, model_s=1.0)
+    assert admission.drain_rate == pytest.approx(40.0, rel=0.01)
+    admission.observe(audio_s=0.0, model_s=1.0)  # empty batches do not move it
+    assert admission.drain_rate == pytest.approx(40.0, rel=0.01)
