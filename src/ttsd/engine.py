@@ -323,6 +323,7 @@ class TTSEngine:
             source=lambda: _parse(request, self.voice_names(), max_chars=self._config.max_text_chars),
             route=self.resolve,
             deadline=loop.time() + timeout_s,
+            timeout_s=timeout_s,
             stream=stream,
             variant=self._config.variant,
         )

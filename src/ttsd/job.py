@@ -14,6 +14,8 @@ sentence to be normalized. The consumer (:meth:`Job.pieces`) awaits the pieces i
 * Lookahead: at most :data:`LOOKAHEAD` pieces are produced ahead of the consumer, which bounds a stream's
   memory and its share of the queue; a full queue makes the producer wait (the request was admitted), not fail.
 * The deadline covers every stage: it is checked between sentences, and items still queued at it are dropped.
+  For a whole answer it bounds the request; for a stream it bounds progress (each chunk sent restarts it), so a
+  long audiobook chapter streams for as long as it takes while a stalled one still ends.
 * :meth:`Job.close` cancels the producer and every queued item of this request (a client that went away).
 """
 
@@ -36,7 +38,7 @@ from ttsd.serving.batcher import RenderedFuture
 from ttsd.text.types import Frontend, Segment, Sentence
 from ttsd.voices.base import BatchItem, Rendered, Utterance
 
-LOOKAHEAD = 32
+LOOKAHEAD = 8
 SLICE_S = 0.005
 _QUEUE_FULL_RETRY_S = 0.01
 _T = TypeVar("_T")
@@ -67,6 +69,7 @@ class JobPlan:
     source: Callable[[], str | Sequence[Segment]]
     route: Callable[[str], tuple[Lane, str | None]]
     deadline: float
+    timeout_s: float
     stream: bool
     variant: str
 
@@ -87,6 +90,7 @@ class Job:
         a producer cancelled by :meth:`close` must stay referenced until it has finished)."""
         self._plan = plan
         self._tasks = tasks
+        self._deadline = plan.deadline
         self._frontend = frontend
         self._pool = pool
         self._cache = cache
@@ -107,15 +111,17 @@ class Job:
     async def pieces(self) -> AsyncIterator[Piece]:
         """The pieces in order, each with its audio; raises the first error of any stage."""
         while True:
-            item = await _before(self._next_item(), self._plan.deadline)
+            item = await _before(self._next_item(), self._deadline)
             if item is None:
                 return
             if item.rendered is None:
                 assert item.future is not None  # set for every piece that is not cached
-                item.rendered = await _before(item.future, self._plan.deadline)
+                item.rendered = await _before(item.future, self._deadline)
                 if item.key is not None:
                     self._cache.put(item.key, item.rendered)
             self._room.release()
+            if self._plan.stream:  # a stream's deadline is for progress: each chunk restarts it
+                self._deadline = asyncio.get_running_loop().time() + self._plan.timeout_s
             yield item
 
     def close(self) -> None:
@@ -209,7 +215,7 @@ class Job:
         while True:
             self._check_deadline()
             try:
-                (future,) = piece.lane.batcher.submit([item], deadline=self._plan.deadline, urgent=self._urgent_left)
+                (future,) = piece.lane.batcher.submit([item], deadline=self._deadline, urgent=self._urgent_left)
                 break
             except QueueFull:  # admitted already: wait for room rather than fail half-way through
                 await asyncio.sleep(_QUEUE_FULL_RETRY_S)
@@ -218,7 +224,7 @@ class Job:
         return future
 
     def _check_deadline(self) -> None:
-        if asyncio.get_running_loop().time() >= self._plan.deadline:
+        if asyncio.get_running_loop().time() >= self._deadline:
             raise DeadlineExceeded("the request's deadline passed during text processing")
 
     async def _hop(self, fn: Callable[[], _T]) -> _T:

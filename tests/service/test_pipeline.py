@@ -212,3 +212,13 @@ async def test_ssml_voice_switches_lanes_mid_document(make_service: MakeService)
     await svc.engine.synthesize(request(markup, input_type="ssml"))
     assert [t for b in svc.voices[0].batches for t in b] == ["第一个声音。"]
     assert [t for b in svc.voices[1].batches for t in b] == ["第二个声音。"]
+
+
+async def test_a_streams_deadline_bounds_progress_not_the_whole_stream(make_service: MakeService) -> None:
+    batch = BatchConfig(max_batch_size=1, max_wait_ms=0.0)
+    svc = await make_service(batch=batch, faults=FakeOptions(delay_ms_per_batch=100))
+    text = "。".join(f"第{n}句" for n in range(8)) + "。"  # about 0.8 s of model time, deadline 0.4 s
+    chunks = [chunk async for chunk in svc.engine.stream(request(text, timeout_s=0.4))]
+    assert len(chunks) == 8
+    with pytest.raises(DeadlineExceeded):  # a whole answer is bounded as a whole
+        await svc.engine.synthesize(request(text, timeout_s=0.4))
