@@ -22,6 +22,7 @@ sentence to be normalized. The consumer (:meth:`Job.pieces`) awaits the pieces i
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -215,7 +216,10 @@ class Job:
         while True:
             self._check_deadline()
             try:
-                (future,) = piece.lane.batcher.submit([item], deadline=self._deadline, urgent=self._urgent_left)
+                # A stream's items wait for their turn behind its own earlier sentences: progress is enforced where
+                # the chunks are awaited (and closing the job drops them), not by a queue deadline.
+                deadline = math.inf if self._plan.stream else self._deadline
+                (future,) = piece.lane.batcher.submit([item], deadline=deadline, urgent=self._urgent_left)
                 break
             except QueueFull:  # admitted already: wait for room rather than fail half-way through
                 await asyncio.sleep(_QUEUE_FULL_RETRY_S)
