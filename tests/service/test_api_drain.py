@@ -187,7 +187,7 @@ def test_stream_whose_sentences_cannot_finish_is_cut_with_one_line(paced_serve: 
     assert stream.body.startswith(b"HTTP/1.1 200")
     assert not stream.complete
     log = paced_serve.log_text()
-    assert "response to POST /tts cut mid-body: the service shut down" in log
+    assert "response to POST /tts cut mid-body: the service" in log  # shut down, or is shutting down
     assert "Traceback" not in log, log[-3000:]
 
 
