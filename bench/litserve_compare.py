@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import io
 import json
 import os
 import socket
@@ -28,7 +27,6 @@ import statistics
 import subprocess
 import sys
 import time
-import wave
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -102,16 +100,10 @@ def litserve_main(port: int) -> None:
 
 
 def wav_bytes(audio: Any, rate: int) -> bytes:
-    import numpy as np
+    """16-bit WAV exactly as ttsd encodes it (the same encoder, so both servers pay the same for it)."""
+    from ttsd.audio import AudioSpec, encode
 
-    pcm = np.clip(np.rint(np.asarray(audio, dtype=np.float32) * 32768.0), -32768, 32767).astype("<i2")
-    buf = io.BytesIO()
-    with wave.open(buf, "wb") as out:
-        out.setnchannels(1)
-        out.setsampwidth(2)
-        out.setframerate(rate)
-        out.writeframes(pcm.tobytes())
-    return buf.getvalue()
+    return encode(audio, rate, AudioSpec(format="wav")).data
 
 
 def free_port() -> int:

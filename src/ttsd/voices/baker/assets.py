@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ttsd.errors import AssetError
-from ttsd.paths import atomic_write
+from ttsd.paths import atomic_write, sha256_file
 from ttsd.voices.options import VoiceOptions
 
 if TYPE_CHECKING:
@@ -78,14 +78,6 @@ def find_asset_dir(search_path: Iterable[str] | None = None) -> Path | None:
         if (candidate / FASTSPEECH2).is_file():
             return candidate
     return None
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def verify_assets(asset_dir: Path) -> dict[str, str]:

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ttsd.errors import AssetError
-from ttsd.paths import atomic_write, cache_dirs
+from ttsd.paths import atomic_write, cache_dirs, sha256_file
 from ttsd.voices.options import VoiceOptions
 
 MODEL_NAME = "kokoro-v1.0.int8.onnx"
@@ -176,14 +176,6 @@ def voice_path(voices_dir: Path, name: str) -> Path:
             f"(only kokoro-js 1.2.1 is supported); reinstall the voices with: {VOICES_HINT}"
         )
     return path
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _read_text(path: Path) -> str:
