@@ -44,11 +44,13 @@ class BakerOptions:
 class KokoroOptions:
     """* ``voices_dir``: where the Kokoro style vectors (``z{f,m}_*.bin``) are (default:
       ``<model dir>/kokoro/voices``, where ``make install`` puts them).
-    * ``speakers``: narrow the 8 voices (empty: all); ``default_speaker``: the one ``None`` means."""
+    * ``speakers``: narrow the 8 voices (empty: all); ``default_speaker``: the one ``None`` means.
+    * ``backend``: ``auto`` (onnxruntime int8 on the CPU, torch on CUDA), ``onnxruntime`` or ``torch``."""
 
     voices_dir: Path | None = None
     speakers: tuple[str, ...] = ()
     default_speaker: str | None = None
+    backend: str = "auto"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

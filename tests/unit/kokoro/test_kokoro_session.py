@@ -13,7 +13,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 from ttsd.errors import AssetError, BackendError
 from ttsd.voices.kokoro.graph import DURATION_OUTPUT, add_duration_output
-from ttsd.voices.kokoro.session import SAMPLES_PER_FRAME, OnnxSynthesizer
+from ttsd.voices.kokoro.session import SAMPLES_PER_FRAME, Item, OnnxSynthesizer
 
 
 def _tiny_kokoro(path: Path, *, clip_name: str = "/encoder/Clip") -> None:
@@ -63,11 +63,10 @@ def test_the_edit_adds_an_int64_durations_output(timed: Path) -> None:
 
 def test_durations_are_samples_per_id_summing_to_the_audio(timed: Path) -> None:
     synth = OnnxSynthesizer(model_path=timed, threads=1)
-    out = synth([0, 2, 5, 1, 0], _style(0.25), 1.0)
+    out, slow = synth([Item([0, 2, 5, 1, 0], _style(0.25), 1.0), Item([0, 2, 5, 1, 0], _style(0.25), 0.5)])
     assert out.durations.tolist() == [600, 1200, 1200, 600, 600]
     assert len(out.audio) == int(out.durations.sum())
     assert float(out.audio[0]) == 0.25
-    slow = synth([0, 2, 5, 1, 0], _style(0.25), 0.5)
     assert slow.durations.tolist() == [600, 2400, 2400, 1200, 600]
 
 
@@ -90,4 +89,4 @@ def test_an_unedited_or_broken_model_file_names_the_fix(tmp_path: Path) -> None:
 def test_a_failing_run_is_a_backend_error(timed: Path) -> None:
     synth = OnnxSynthesizer(model_path=timed, threads=1)
     with pytest.raises(BackendError, match="Kokoro inference failed on 3 ids"):
-        synth([0, 1, 0], np.zeros((1, 7), dtype=np.float32), 1.0)
+        synth([Item([0, 1, 0], np.zeros((1, 7), dtype=np.float32), 1.0)])

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from ttsd.voices.kokoro.torch_duration import KokoroDurations, _state
+from ttsd.voices.kokoro.torch_duration import KokoroDurations, duration_state
 
 
 def _batch(items: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -54,7 +54,7 @@ def test_onnx_layout_weights_map_onto_every_parameter() -> None:
     inits: dict[str, np.ndarray[Any, Any]] = {k: rng.standard_normal(v).astype(np.float32)
                                               for k, v in shapes["inits"].items()}  # fmt: skip
     inits["encoder.bert.embeddings.word_embeddings.weight_zero_point"] = np.zeros((), dtype=np.float32)
-    state = _state(weights, inits)
+    state = duration_state(weights, inits)
     assert set(state) == set(model.state_dict())
     model.load_state_dict({k: torch.from_numpy(np.array(v, dtype=np.float32)) for k, v in state.items()})
     # gate order: ONNX (i, o, f, c) -> PyTorch (i, f, g, o); the forget block comes second

@@ -12,7 +12,7 @@ from ttsd.errors import InvalidControl, TextError
 from ttsd.text.types import Sentence, Token
 from ttsd.voices.base import BatchItem, FloatArray
 from ttsd.voices.kokoro.phonemizer import Phonemizer, load_vocab
-from ttsd.voices.kokoro.session import SAMPLES_PER_FRAME, Synthesis
+from ttsd.voices.kokoro.session import SAMPLES_PER_FRAME, Item, Synthesis
 from ttsd.voices.kokoro.styles import ROWS, STYLE_DIM, StyleBank
 from ttsd.voices.kokoro.voice import MAX_IDS, KokoroVoice
 
@@ -23,7 +23,10 @@ class FakeSynthesizer:
     def __init__(self) -> None:
         self.calls: list[tuple[tuple[int, ...], float, float]] = []
 
-    def __call__(self, ids: Sequence[int], style: FloatArray, speed: float) -> Synthesis:
+    def __call__(self, items: Sequence[Item]) -> list[Synthesis]:
+        return [self._one(item.ids, item.style, item.speed) for item in items]
+
+    def _one(self, ids: Sequence[int], style: FloatArray, speed: float) -> Synthesis:
         self.calls.append((tuple(ids), float(style[0, 0]), speed))
         frames = np.full(len(ids), max(1, round(2 / speed)), dtype=np.int64)
         durations = frames * SAMPLES_PER_FRAME

@@ -241,3 +241,28 @@ def _drop_unused(model: Any) -> None:
     inits = [t for t in graph.initializer if t.name in used]
     del graph.initializer[:]
     graph.initializer.extend(inits)
+
+
+def module_params(model: Any) -> dict[str, np.ndarray[Any, Any]]:
+    """The float weights of a graph without integer ops (:func:`float_model`), named by module path.
+
+    ``<path>.weight`` / ``<path>.bias`` for every Conv and ConvTranspose (ONNX and PyTorch share their layouts),
+    every MatMul with a constant right operand (transposed to PyTorch's [out, in]; the bias is the constant of
+    the Add that consumes it, where there is one) and every LayerNormalization; LSTMs are in
+    :func:`dequantized_weights` (ONNX layout).
+    """
+    g = _Graph(model)
+    out: dict[str, np.ndarray[Any, Any]] = {}
+    for node in g.graph.node:
+        path = module_path(node.name)
+        if node.op_type in ("Conv", "ConvTranspose", "LayerNormalization") and node.input[1] in g.init:
+            out[path + ".weight"] = g.init[node.input[1]].astype(np.float32)
+            if len(node.input) > 2 and node.input[2] in g.init:
+                out[path + ".bias"] = g.init[node.input[2]].astype(np.float32)
+        elif node.op_type == "MatMul" and node.input[1] in g.init:
+            out[path + ".weight"] = np.ascontiguousarray(g.init[node.input[1]].T).astype(np.float32)
+            for add in g.consumers.get(node.output[0], []):
+                constants = [name for name in add.input if name in g.init]
+                if add.op_type == "Add" and constants:
+                    out[path + ".bias"] = g.init[constants[0]].astype(np.float32).reshape(-1)
+    return out

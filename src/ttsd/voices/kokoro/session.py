@@ -31,10 +31,19 @@ class Synthesis:
     durations: IntArray
 
 
-class Synthesizer(Protocol):
-    """What :class:`~ttsd.voices.kokoro.voice.KokoroVoice` runs: one utterance per call."""
+@dataclass(frozen=True, slots=True)
+class Item:
+    """One utterance to speak: token ids (0 at both ends), its style row [256] and the speed divisor."""
 
-    def __call__(self, ids: Sequence[int], style: FloatArray, speed: float) -> Synthesis: ...
+    ids: Sequence[int]
+    style: FloatArray
+    speed: float
+
+
+class Synthesizer(Protocol):
+    """What :class:`~ttsd.voices.kokoro.voice.KokoroVoice` runs: a batch of items, one result per item."""
+
+    def __call__(self, items: Sequence[Item]) -> list[Synthesis]: ...
 
 
 class OnnxSynthesizer:
@@ -57,7 +66,11 @@ class OnnxSynthesizer:
         self._outputs = ["audio", DURATION_OUTPUT]
         self._lock = threading.Lock()
 
-    def __call__(self, ids: Sequence[int], style: FloatArray, speed: float) -> Synthesis:
+    def __call__(self, items: Sequence[Item]) -> list[Synthesis]:
+        """One graph call per item (the graph takes one utterance)."""
+        return [self._one(item.ids, item.style, item.speed) for item in items]
+
+    def _one(self, ids: Sequence[int], style: FloatArray, speed: float) -> Synthesis:
         feeds = {
             "tokens": np.asarray([ids], dtype=np.int64),
             "style": np.asarray(style, dtype=np.float32).reshape(1, -1),

@@ -5,7 +5,8 @@ Written from the structure of Kokoro's model (ALBERT text encoder with one layer
 and duration projection), loaded with float weights dequantized from the int8 ONNX graph
 (:func:`ttsd.voices.kokoro.dequant.dequantized_weights`) plus the graph's float initializers. Padded items are
 masked: attention ignores pad keys and every LSTM runs on packed sequences, so an item's durations do not
-depend on its batch. The decoder half (alignment, F0/energy, iSTFTNet) is not ported yet (docs/kokoro.md).
+depend on its batch. The decoder half is :mod:`ttsd.voices.kokoro.torch_decoder`; both are joined in
+:mod:`ttsd.voices.kokoro.torch_model`.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 from torch.nn import functional
+
+from ttsd.voices.kokoro.torch_blocks import run_lstm
 
 HIDDEN = 768
 HEADS = 12
@@ -84,13 +87,6 @@ def _bilstm(input_size: int) -> nn.LSTM:
     return nn.LSTM(input_size, D_MODEL // 2, batch_first=True, bidirectional=True)
 
 
-def _run_lstm(lstm: nn.LSTM, x: Tensor, lengths: Tensor) -> Tensor:
-    packed = nn.utils.rnn.pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
-    out, _ = lstm(packed)
-    padded, _ = nn.utils.rnn.pad_packed_sequence(out, batch_first=True, total_length=x.shape[1])
-    return padded
-
-
 class KokoroDurations(nn.Module):
     """``forward(ids [B, T], lengths [B], style [B, 256], speed [B]) -> frames [B, T]`` (0 on padding)."""
 
@@ -104,6 +100,11 @@ class KokoroDurations(nn.Module):
         self.duration_proj = nn.Linear(D_MODEL, 50)
 
     def forward(self, ids: Tensor, lengths: Tensor, style: Tensor, speed: Tensor) -> Tensor:
+        frames, _ = self.predict(ids, lengths, style, speed)
+        return frames
+
+    def predict(self, ids: Tensor, lengths: Tensor, style: Tensor, speed: Tensor) -> tuple[Tensor, Tensor]:
+        """``(frames [B, T], d [B, T, 640])``: the durations and the duration encoder's features (masked)."""
         valid = torch.arange(ids.shape[1], device=ids.device)[None, :] < lengths[:, None]
         x = self.bert_encoder(self.bert(ids, valid))
         s = style[:, STYLE:].to(x.dtype)
@@ -112,11 +113,11 @@ class KokoroDurations(nn.Module):
         x = torch.cat([x, s_t], dim=-1) * mask
         for lstm, norm in zip(self.lstms, self.norms, strict=True):
             assert isinstance(lstm, nn.LSTM)
-            x = _run_lstm(lstm, x, lengths)
+            x = run_lstm(lstm, x, lengths)
             x = torch.cat([norm(x, s), s_t], dim=-1) * mask
-        x = _run_lstm(self.lstm, x, lengths)
-        duration = torch.sigmoid(self.duration_proj(x).float()).sum(dim=-1) / speed[:, None]
-        return torch.round(duration).clamp(min=1).long() * valid
+        h = run_lstm(self.lstm, x, lengths)
+        duration = torch.sigmoid(self.duration_proj(h).float()).sum(dim=-1) / speed[:, None]
+        return torch.round(duration).clamp(min=1).long() * valid, x
 
 
 def build(
@@ -124,12 +125,12 @@ def build(
 ) -> KokoroDurations:
     """The module with ``weights`` (from ``dequantized_weights``) and the graph's float ``initializers``."""
     model = KokoroDurations()
-    state = _state(weights, initializers)
+    state = duration_state(weights, initializers)
     model.load_state_dict({k: torch.from_numpy(np.array(v, dtype=np.float32)) for k, v in state.items()}, strict=True)
     return model.eval()
 
 
-def _state(w: Mapping[str, np.ndarray[Any, Any]], init: Mapping[str, np.ndarray[Any, Any]]) -> dict[str, Any]:
+def duration_state(w: Mapping[str, np.ndarray[Any, Any]], init: Mapping[str, np.ndarray[Any, Any]]) -> dict[str, Any]:
     state: dict[str, Any] = {}
     for ours, onnx_name in (("word", "word_embeddings"), ("position", "position_embeddings"),
                             ("token_type", "token_type_embeddings")):  # fmt: skip
@@ -150,10 +151,10 @@ def _state(w: Mapping[str, np.ndarray[Any, Any]], init: Mapping[str, np.ndarray[
         _linear(state, f"bert.{name}", w[f"{_ALBERT}{name}.weight"], init[f"{_ALBERT}{name}.bias"])
     _linear(state, "bert_encoder", w["encoder.bert_encoder.weight"], init["encoder.bert_encoder.bias"])
     for i in range(3):
-        _lstm(state, f"lstms.{i}", w, f"encoder.predictor.text_encoder.lstms.{2 * i}")
+        lstm_state(state, f"lstms.{i}", w, f"encoder.predictor.text_encoder.lstms.{2 * i}")
         fc = f"encoder.predictor.text_encoder.lstms.{2 * i + 1}.fc"
         _linear(state, f"norms.{i}.fc", w[fc + ".weight"], init[fc + ".bias"])
-    _lstm(state, "lstm", w, "encoder.predictor.lstm")
+    lstm_state(state, "lstm", w, "encoder.predictor.lstm")
     _linear(state, "duration_proj", w["encoder.predictor.duration_proj.linear_layer.weight"],
             init["encoder.predictor.duration_proj.linear_layer.bias"])  # fmt: skip
     return state
@@ -164,7 +165,7 @@ def _linear(state: dict[str, Any], name: str, weight: np.ndarray[Any, Any], bias
     state[name + ".bias"] = bias
 
 
-def _lstm(state: dict[str, Any], name: str, w: Mapping[str, np.ndarray[Any, Any]], source: str) -> None:
+def lstm_state(state: dict[str, Any], name: str, w: Mapping[str, np.ndarray[Any, Any]], source: str) -> None:
     hidden = D_MODEL // 2
 
     def gates(a: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:

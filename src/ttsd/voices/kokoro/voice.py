@@ -7,8 +7,10 @@ Honoured controls: ``speaker`` and ``speed``. ``pitch``, ``intonation``, ``energ
 other than speed/speaker are ignored: the serving layer validates the request's controls before queueing, and
 markup (SSML ``<prosody pitch>``) that shifts pitch on top of them has nothing to act on here.
 
-On the CPU the model is the int8 ONNX graph on onnxruntime (:class:`OnnxSynthesizer`); items of a batch run
-one at a time (one model call is the whole cost, and the graph takes one utterance).
+Backends (``VoiceOptions.kokoro.backend``, :func:`resolve_backend`): ``onnxruntime``, the int8 ONNX graph on the
+CPU (:class:`OnnxSynthesizer`; items of a batch run one at a time, the graph takes one utterance), the default
+there; ``torch``, the PyTorch port of the same weights (:mod:`ttsd.voices.kokoro.torch_model`) running padded
+batches, the default on CUDA and available on the CPU in fp32.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from ttsd.text.types import Budget, Sentence, Token
 from ttsd.voices.base import BatchItem, BatchOutput, FloatArray, IntArray, Utterance, VoiceInfo
 from ttsd.voices.kokoro import assets
 from ttsd.voices.kokoro.phonemizer import JiebaCutter, Phonemizer, load_vocab
-from ttsd.voices.kokoro.session import SAMPLE_RATE, SAMPLES_PER_FRAME, OnnxSynthesizer, Synthesizer
+from ttsd.voices.kokoro.session import SAMPLE_RATE, SAMPLES_PER_FRAME, Item, OnnxSynthesizer, Synthesizer
 from ttsd.voices.kokoro.styles import FEMALE, SPEAKERS, Blend, StyleBank, parse_speaker
 from ttsd.voices.options import VoiceOptions
 
@@ -35,6 +37,7 @@ BUDGET_MARGIN = 10
 # Mean duration frames (600 samples) per id at speed 1 is about 3.8 on Mandarin text; round up.
 FRAMES_PER_ID = 4.0
 DEFAULT_SPEAKER = "zf_xiaobei"
+BACKENDS = ("onnxruntime", "torch")
 _DEFAULTS = Controls()
 _UNSUPPORTED = ("pitch", "intonation", "energy", "variation", "emotion")
 WARMUP_SYLLABLES = ("ni3", "hao3", "shi4", "jie4")
@@ -120,21 +123,26 @@ class KokoroVoice:
 
     def run_batch(self, items: Sequence[BatchItem]) -> BatchOutput:
         start = time.perf_counter()
-        waves: list[FloatArray] = []
-        durations: list[IntArray] = []
-        for item in items:
-            ids = item.utterance.ids
-            style = self._styles.style(self._blend(item.controls), len(ids) - 2)
-            out = self._synthesizer(ids, style, float(item.controls.speed))
-            waves.append(out.audio)
-            durations.append(out.durations)
-        frames = sum(int(d.sum()) // SAMPLES_PER_FRAME for d in durations)
-        # The graph runs its acoustic and vocoder parts in one call: the time is reported as acoustic.
+        batch = [
+            Item(
+                ids=item.utterance.ids,
+                style=self._styles.style(self._blend(item.controls), len(item.utterance.ids) - 2),
+                speed=float(item.controls.speed),
+            )
+            for item in items
+        ]
+        results = self._synthesizer(batch)
+        waves: list[FloatArray] = [out.audio for out in results]
+        durations: list[IntArray] = [out.durations for out in results]
+        lengths = [int(d.sum()) // SAMPLES_PER_FRAME for d in durations]
+        frames = sum(lengths)
+        padded = max(lengths, default=0) * len(lengths) if self._info.batchable else frames
+        # The model runs its acoustic and vocoder parts in one call: the time is reported as acoustic.
         return BatchOutput(
             waveforms=waves,
             acoustic_seconds=time.perf_counter() - start,
             vocoder_seconds=0.0,
-            padded_frames=frames,
+            padded_frames=padded,
             frames=frames,
             durations=durations,
         )
@@ -157,27 +165,62 @@ def load(options: VoiceOptions) -> KokoroVoice:
 
     ``options.kokoro``: ``voices_dir`` (where the ``z*_*.bin`` style files are; default
     ``<model dir>/kokoro/voices``), ``speakers`` (narrowing the 8 voices), ``default_speaker`` (default
-    ``zf_xiaobei``). Raises
-    :class:`~ttsd.errors.AssetError` for missing/different files and :class:`BackendUnavailable` for a device
-    this backend cannot use yet.
+    ``zf_xiaobei``), ``backend`` (:func:`resolve_backend`). Raises :class:`~ttsd.errors.AssetError` for
+    missing/different files and :class:`BackendUnavailable` for a device the backend cannot use.
     """
-    if options.device != "cpu":
-        raise BackendUnavailable(
-            f"the Kokoro voice runs on the CPU (onnxruntime) only for now; got device {options.device!r}"
-        )
+    backend = resolve_backend(options.kokoro.backend, options.device)
     prepared = assets.prepare(model_dir=options.model_dir, voices_dir=options.kokoro.voices_dir)
     names = _speakers(options.kokoro.speakers)
     styles = StyleBank.from_files({name: assets.voice_path(prepared.voices_dir, name) for name in names})
     phonemizer = Phonemizer(vocab=load_vocab(), cutter=JiebaCutter(cache_dir=cache_dirs(options.model_dir).jieba))
-    threads = options.threads or len(os.sched_getaffinity(0))
     default = options.kokoro.default_speaker or (DEFAULT_SPEAKER if DEFAULT_SPEAKER in names else names[0])
+    synthesizer, precision, version = _synthesizer(backend, options, prepared)
     return KokoroVoice(
-        synthesizer=OnnxSynthesizer(model_path=prepared.timed_model_path, threads=threads),
+        synthesizer=synthesizer,
         styles=styles,
         phonemizer=phonemizer,
         default_speaker=default,
-        model_version=f"kokoro-v1.0-int8+{assets.MODEL_SHA256[:12]}.g{assets.GRAPH_VERSION}",
+        model_version=version,
+        device=options.device,
+        precision=precision,
+        backend=backend,
     )
+
+
+def _synthesizer(backend: str, options: VoiceOptions, prepared: assets.KokoroAssets) -> tuple[Synthesizer, str, str]:
+    """The backend's synthesizer, its precision and the model version string."""
+    threads = options.threads or len(os.sched_getaffinity(0))
+    version = f"kokoro-v1.0-int8+{assets.MODEL_SHA256[:12]}"
+    if backend == "onnxruntime":
+        synth = OnnxSynthesizer(model_path=prepared.timed_model_path, threads=threads)
+        return synth, "int8", f"{version}.g{assets.GRAPH_VERSION}"
+    import torch
+
+    from ttsd.precision import resolve_precision
+    from ttsd.voices.kokoro.torch_session import PORT_VERSION, TorchSynthesizer, load_model
+
+    precision = resolve_precision(options.precision, options.device)
+    if options.device == "cpu":
+        torch.set_num_threads(threads)
+    model = load_model(prepared.model_path)
+    return (
+        TorchSynthesizer(model=model, device=options.device, precision=precision),
+        precision,
+        f"{version}.torch-p{PORT_VERSION}",
+    )
+
+
+def resolve_backend(requested: str, device: str) -> str:
+    """``auto``: onnxruntime (int8) on the CPU, torch on CUDA. onnxruntime on CUDA is refused (no such build)."""
+    if requested == "auto":
+        return "onnxruntime" if device == "cpu" else "torch"
+    if requested not in BACKENDS:
+        raise InvalidControl(f"Kokoro backend must be auto, onnxruntime or torch, got {requested!r}", param="backend")
+    if requested == "onnxruntime" and device != "cpu":
+        raise BackendUnavailable(
+            f"the Kokoro onnxruntime backend runs on the CPU only; got device {device!r} (use backend auto or torch)"
+        )
+    return requested
 
 
 def _speakers(names: tuple[str, ...]) -> tuple[str, ...]:
