@@ -12,6 +12,11 @@ as fp16 on a CPU) is reported as skipped with the reason, not as an error::
 
     python bench/gpu_bench.py --voice baker --device cuda --precision fp16 --precision bf16 \
         --batch-sizes 1 8 32 64 --json bench-baker.json
+
+``--synthetic-weights`` (Kokoro only) times the PyTorch Kokoro with random weights instead of the installed ones,
+for a machine the 92 MB model cannot be carried to: the work per batch is the same (the same ids through the
+same layers), with every id given 4 duration frames, the real model's mean on Mandarin (docs/kokoro.md), so the
+audio length matches the real voice's to within its spread. The audio itself is noise.
 """
 
 from __future__ import annotations
@@ -94,12 +99,43 @@ def measure_batch(voice: Voice, items: list[BatchItem], *, device: str, repeats:
     }
 
 
+def synthetic_kokoro(device: str, precision: str) -> Synthesizer:
+    """The Kokoro voice on the PyTorch port with random weights (4 frames per id) and random style tables."""
+    import numpy as np
+    import torch
+
+    from ttsd.precision import resolve_precision
+    from ttsd.voices.kokoro.phonemizer import Phonemizer, load_vocab
+    from ttsd.voices.kokoro.styles import ROWS, STYLE_DIM, StyleBank
+    from ttsd.voices.kokoro.torch_model import KokoroTorch
+    from ttsd.voices.kokoro.torch_session import TorchSynthesizer
+    from ttsd.voices.kokoro.voice import DEFAULT_SPEAKER, KokoroVoice
+    from ttsd.voices.synthesizer import build_frontend
+
+    resolved = resolve_precision(precision, device)
+    torch.manual_seed(0)
+    model = KokoroTorch().eval()
+    with torch.no_grad():  # sum of 50 sigmoids = 3.8 per id: 4 frames after rounding
+        model.durations.duration_proj.weight.zero_()
+        model.durations.duration_proj.bias.fill_(float(np.log(0.076 / 0.924)))
+    synth = TorchSynthesizer(model=model, device=device, precision=resolved)
+    rng = np.random.default_rng(0)
+    styles = StyleBank(tables={DEFAULT_SPEAKER: (rng.standard_normal((ROWS, STYLE_DIM)) * 0.1).astype(np.float32)})
+    voice = KokoroVoice(synthesizer=synth, styles=styles, phonemizer=Phonemizer(vocab=load_vocab()), device=device,
+                        precision=resolved, backend="torch", model_version="synthetic")  # fmt: skip
+    return Synthesizer(voice=voice, frontend=build_frontend("kokoro"))
+
+
 def bench_precision(args: argparse.Namespace, precision: str, text: str) -> dict[str, Any]:
     """Every batch size for one precision; a precision this voice/device cannot run is a skip."""
     head: dict[str, Any] = {"voice": args.voice, "device": args.device, "precision": precision}
     started = time.perf_counter()
     try:
-        synthesizer = load_voice(args.voice, device=args.device, precision=precision, model_dir=args.model_dir)
+        if args.synthetic_weights:
+            head["weights"] = "synthetic"
+            synthesizer = synthetic_kokoro(args.device, precision)
+        else:
+            synthesizer = load_voice(args.voice, device=args.device, precision=precision, model_dir=args.model_dir)
     except SKIPPABLE as err:
         return {**head, "skipped": f"{type(err).__name__}: {err}"}
     voice = synthesizer.voice
@@ -132,7 +168,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=3, help="timed calls per batch size; the median counts")
     parser.add_argument("--model-dir", default=None, help="converted-weights cache (default: user cache dir)")
     parser.add_argument("--json", type=Path, default=None, help="write the results here")
+    parser.add_argument("--synthetic-weights", action="store_true", help="kokoro: random weights (see above)")
     args = parser.parse_args(argv)
+    if args.synthetic_weights and args.voice != "kokoro":
+        parser.error("--synthetic-weights is for --voice kokoro")
     text = paragraph_text()
     try:
         hardware = device_name(args.device)

@@ -114,6 +114,8 @@ def _bench_lines(voice: str, bench: dict[str, Any]) -> list[str]:
     if "skipped" in bench:
         return [f"{voice:<8} skipped: {bench['skipped']}"]
     lines = [f"{voice:<8} (partial: {bench['partial']})"] if "partial" in bench else []
+    if "unservable" in bench:
+        lines.append(f"{voice:<8} ({bench['unservable']})")
     for r in bench.get("results", []):
         if "skipped" in r:
             lines.append(f"{voice:<8} {r['precision']:<6} skipped: {r['skipped']}")

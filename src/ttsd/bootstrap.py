@@ -59,7 +59,7 @@ def voice_options(settings: Settings, *, device: str, precision: str) -> VoiceOp
         model_dir=settings.model_dir,
         max_phonemes=settings.max_phonemes,
         threads=settings.threads,
-        kokoro=KokoroOptions(voices_dir=settings.kokoro_voices_dir),
+        kokoro=KokoroOptions(voices_dir=settings.kokoro_voices_dir, backend=settings.kokoro_backend),
         sambert=settings.sambert_options(),
     )
 

@@ -25,6 +25,7 @@ Device = Literal["auto", "cpu", "cuda"]
 Precision = Literal["auto", "fp32", "mixed", "bf16", "fp16"]
 Mode = Literal["fast", "exact"]
 LogFormat = Literal["text", "json"]
+KokoroBackend = Literal["auto", "onnxruntime", "torch"]
 # The Baker voice's phoneme budget per batch item (ids, eos included): long sentences are synthesized clause
 # by clause, which keeps the first streamed audio of a long text near 120 ms (docs/benchmarks.md).
 DEFAULT_MAX_PHONEMES = 96
@@ -118,6 +119,11 @@ class Settings(BaseSettings):
     )
     kokoro_voices_dir: Path | None = Field(
         None, description="Where the Kokoro style files (z*_*.bin) are (default: <model dir>/kokoro/voices)."
+    )
+    kokoro_backend: KokoroBackend = Field(
+        "auto",
+        description="Kokoro backend: auto (onnxruntime int8 on the CPU, torch on CUDA), onnxruntime (CPU only) "
+        "or torch (padded batches, the precision setting applies; fp32 or bf16 on the CPU).",
     )
     frontend_workers: int = Field(1, ge=1, le=64, description="Threads of the text front-end stage.")
     max_backlog_s: float = Field(

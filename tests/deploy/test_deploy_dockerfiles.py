@@ -183,7 +183,8 @@ def test_makefile_uses_the_same_recipe() -> None:
 
 def _skeleton(flavour: str) -> list[str]:
     """The instruction sequence with the parts allowed to differ masked: base image, how Python is provided
-    (apt on the CUDA base), torch index, labels, device environment and the healthcheck's start period."""
+    (apt on the CUDA base), torch index, labels, device environment, the healthcheck's start period, and the GPU
+    image's Kokoro PyTorch weights (``install.sh --kokoro-torch``: only the CUDA backend reads them)."""
     out: list[str] = []
     for i in _instructions(flavour):
         if i.keyword in ("LABEL", "ARG"):
@@ -198,6 +199,7 @@ def _skeleton(flavour: str) -> list[str]:
         elif i.keyword == "RUN":
             args = re.sub(r"python3(\.11)?\b", "python", args)
             args = re.sub(r'--torch-index "\$\{TORCH_INDEX\}"\s*', "", args)
+            args = args.replace(" --kokoro-torch", "")
         elif i.keyword == "ENV":
             args = " ".join(
                 w for w in args.split()

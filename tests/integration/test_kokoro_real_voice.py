@@ -103,3 +103,42 @@ def test_the_duration_output_leaves_the_audio_bit_identical(
     }
     (audio,) = plain.run(["audio"], feeds)
     np.testing.assert_array_equal(audio, female)
+
+
+def _spectrum(wave: FloatArray) -> FloatArray:
+    frames = np.lib.stride_tricks.sliding_window_view(wave, 1024)[::256] * np.hanning(1024)
+    mean: FloatArray = np.log(np.abs(np.fft.rfft(frames, axis=-1)) + 1e-5).mean(axis=0)
+    return mean
+
+
+def test_the_torch_backend_batches_and_sounds_like_the_int8_graph(
+    kokoro: KokoroVoice, utterance: Utterance, female: FloatArray
+) -> None:
+    """The PyTorch port as a voice (backend torch, fp32 on the CPU): batchable, a batch of two speakers gives each
+    its own audio with durations summing to it, and the female voice sounds like the int8 graph's (the spectrum
+    bound of int8 vs float, docs/kokoro.md; durations within 2 frames per id)."""
+    from ttsd.voices.options import KokoroOptions
+
+    port = load(VoiceOptions(model_dir=_model_dir(), threads=2, kokoro=KokoroOptions(backend="torch")))
+    assert (port.info.backend, port.info.batchable, port.info.precision) == ("torch", True, "fp32")
+    assert port.info.model_version.endswith(".torch-p1")
+    out = port.run_batch([BatchItem(utterance, Controls(speaker="zf_xiaobei")),
+                          BatchItem(utterance, Controls(speaker="zm_yunjian", speed=1.25))])  # fmt: skip
+    (wave, male), (durations, male_durations) = out.waveforms, out.durations
+    assert len(wave) == int(durations.sum()) and len(male) == int(male_durations.sum())
+    assert len(male) < len(wave)
+    assert out.padded_frames == 2 * len(wave) // 600
+    reference = kokoro.run_batch([BatchItem(utterance, Controls(speaker="zf_xiaobei"))]).durations[0]
+    assert int(np.abs(durations - reference).max()) <= 2 * 600
+    assert float(np.abs(_spectrum(wave) - _spectrum(female)).mean()) < 0.15
+    assert float(np.abs(_spectrum(male) - _spectrum(wave)).mean()) > 0.2
+
+
+def test_the_onnxruntime_backend_is_refused_on_cuda() -> None:
+    from ttsd.errors import BackendUnavailable
+    from ttsd.voices.kokoro.voice import resolve_backend
+
+    assert resolve_backend("auto", "cpu") == "onnxruntime"
+    assert resolve_backend("auto", "cuda") == "torch"
+    with pytest.raises(BackendUnavailable, match="CPU only"):
+        resolve_backend("onnxruntime", "cuda:0")

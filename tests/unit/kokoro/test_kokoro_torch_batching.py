@@ -136,3 +136,30 @@ def test_each_item_is_reflect_padded_at_its_own_end() -> None:
     x = torch.tensor([[1.0, 2.0, 3.0, 4.0], [5.0, 6.0, 7.0, 0.0]])
     out = reflect_each(x, torch.tensor([4, 3]), 2)
     assert out.tolist() == [[3, 2, 1, 2, 3, 4, 3, 2], [7, 6, 5, 6, 7, 6, 5, 0]]
+
+
+def test_the_synthesizer_runs_a_batch_on_the_test_device_and_half_precision_stays_close(
+    model: KokoroTorch, torch_device: str
+) -> None:
+    """TorchSynthesizer on ``--torch-device`` (cpu here; cuda in the GPU check): a batch comes back as one result
+    per item with 600 samples per frame; the GPU precisions (bf16, fp16) keep the durations
+    within a frame per id of fp32 and the audio finite. The source and STFTs stay fp32 in every precision."""
+    import numpy as np
+
+    from ttsd.voices.kokoro.session import Item
+    from ttsd.voices.kokoro.torch_session import TorchSynthesizer
+
+    styles = [np.linspace(-0.3, 0.3, 256, dtype=np.float32) * (1 + len(i) / 10) for i in ITEMS]
+    items = [Item(ids=i, style=s, speed=v) for i, s, v in zip(ITEMS, styles, SPEEDS, strict=True)]
+    full = TorchSynthesizer(model=model, device="cpu", precision="fp32")(items)
+    # bf16 on a CPU without bf16 hardware is emulated (minutes): the half precisions are checked on CUDA.
+    precisions = ["fp32", "bf16", "fp16"] if torch_device.startswith("cuda") else ["fp32"]
+    for precision in precisions:
+        half = TorchSynthesizer(model=KokoroTorch(), device=torch_device, precision=precision)
+        half._model.load_state_dict(model.state_dict())
+        out = half(items)
+        assert len(out) == len(items)
+        for a, b in zip(full, out, strict=True):
+            assert len(b.audio) == int(b.durations.sum()) and b.durations.size == a.durations.size
+            assert int(np.abs(a.durations - b.durations).max()) <= 600
+            assert np.isfinite(b.audio).all()

@@ -2,14 +2,16 @@
 :class:`~ttsd.voices.kokoro.session.Item` through :class:`~ttsd.voices.kokoro.torch_model.KokoroTorch`.
 
 Weights: the float weights of the int8 graph (:func:`ttsd.voices.kokoro.torch_model.build`, ~5 s), cached
-once as ``<model dir>/kokoro/kokoro-v1.0-torch-p<PORT_VERSION>.safetensors`` (written atomically; rebuilt
-when the port version changes). Precision: ``fp32``, ``bf16`` (``mixed`` means bf16 here) or ``fp16``
+once as ``<model dir>/kokoro/kokoro-v1.0-torch-p<PORT_VERSION>.safetensors`` (325 MB, written atomically;
+rebuilt when the port version changes; ``scripts/install.sh --kokoro-torch`` writes it at install time, as the
+GPU image does). Precision: ``fp32``, ``bf16`` (``mixed`` means bf16 here) or ``fp16``
 (CUDA only); durations, instance-norm statistics, the harmonic source and both STFTs stay fp32 whatever the
 precision (docs/kokoro.md).
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Sequence
 from pathlib import Path
@@ -22,6 +24,7 @@ from ttsd.paths import atomic_write
 from ttsd.voices.kokoro.session import SAMPLES_PER_FRAME, Item, Synthesis
 from ttsd.voices.kokoro.torch_model import KokoroTorch, build
 
+log = logging.getLogger(__name__)
 # Bump when the module's structure or parameter names change: the cached weights are rebuilt.
 PORT_VERSION = 1
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "mixed": torch.bfloat16, "fp16": torch.float16}
@@ -50,7 +53,10 @@ def load_model(graph_path: Path) -> KokoroTorch:
     except Exception as exc:
         raise AssetError(f"cannot read the Kokoro graph {graph_path} ({exc}); delete it and restart") from exc
     model = build(graph)
-    atomic_write(cache, save({k: v.contiguous() for k, v in model.state_dict().items()}))
+    try:
+        atomic_write(cache, save({k: v.contiguous() for k, v in model.state_dict().items()}))
+    except OSError as exc:  # a read-only model dir: serve anyway, converting again at the next start
+        log.warning("could not cache the Kokoro torch weights at %s (%s); they are rebuilt at every start", cache, exc)
     return model
 
 
