@@ -125,7 +125,8 @@ def test_the_torch_backend_batches_and_sounds_like_the_int8_graph(
     out = port.run_batch([BatchItem(utterance, Controls(speaker="zf_xiaobei")),
                           BatchItem(utterance, Controls(speaker="zm_yunjian", speed=1.25))])  # fmt: skip
     (wave, male), (durations, male_durations) = out.waveforms, out.durations
-    assert len(wave) == int(durations.sum()) and len(male) == int(male_durations.sum())
+    assert len(wave) == int(durations.sum())
+    assert len(male) == int(male_durations.sum())
     assert len(male) < len(wave)
     assert out.padded_frames == 2 * len(wave) // 600
     reference = kokoro.run_batch([BatchItem(utterance, Controls(speaker="zf_xiaobei"))]).durations[0]

@@ -160,6 +160,7 @@ def test_the_synthesizer_runs_a_batch_on_the_test_device_and_half_precision_stay
         out = half(items)
         assert len(out) == len(items)
         for a, b in zip(full, out, strict=True):
-            assert len(b.audio) == int(b.durations.sum()) and b.durations.size == a.durations.size
+            assert len(b.audio) == int(b.durations.sum())
+            assert b.durations.size == a.durations.size
             assert int(np.abs(a.durations - b.durations).max()) <= 600
             assert np.isfinite(b.audio).all()
