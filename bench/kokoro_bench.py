@@ -2,6 +2,10 @@
 through a plain onnxruntime loop (the ttsd voice should cost at most 5% more). For docs/kokoro.md.
 
     PYTHONPATH=src python bench/kokoro_bench.py [--voices zf_xiaobei,zm_yunjian] [--threads 2] [--repeat 1]
+        [--backend onnxruntime|torch]
+
+``--backend torch`` times the PyTorch port (fp32 on the CPU) as the ttsd voice, one piece per call as in the
+plain loop, and then all pieces as one padded batch.
 
 Needs the Kokoro assets (scripts/install.sh --kokoro-only). The paragraph is read with pypinyin, one token per
 Han character (the shared front end is wired in by the engine, not here); the same ids and style rows feed both
@@ -49,6 +53,7 @@ def main() -> None:
     parser.add_argument("--voices", default="zf_xiaobei,zm_yunjian")
     parser.add_argument("--threads", type=int, default=len(os.sched_getaffinity(0)))
     parser.add_argument("--repeat", type=int, default=1)
+    parser.add_argument("--backend", default="onnxruntime", choices=("onnxruntime", "torch"))
     args = parser.parse_args()
 
     import onnxruntime as ort
@@ -57,11 +62,11 @@ def main() -> None:
     from ttsd.voices.base import BatchItem
     from ttsd.voices.kokoro import assets
     from ttsd.voices.kokoro.voice import load
-    from ttsd.voices.options import VoiceOptions
+    from ttsd.voices.options import KokoroOptions, VoiceOptions
 
     rss_before = _peak_rss_mb()
     start = time.perf_counter()
-    voice = load(VoiceOptions(threads=args.threads))
+    voice = load(VoiceOptions(threads=args.threads, kokoro=KokoroOptions(backend=args.backend)))
     load_s = time.perf_counter() - start
     print(f"load: {load_s:.2f} s (cache prepared), peak RSS after load {_peak_rss_mb():.0f} MB "
           f"(before {rss_before:.0f} MB), threads {args.threads}, onnxruntime {ort.__version__}")  # fmt: skip
@@ -96,6 +101,13 @@ def main() -> None:
             print(f"{name} #{rep}: audio {audio_s:.2f} s, ttsd {ttsd_s:.2f} s (RTF {ttsd_s / audio_s:.3f}), "
                   f"plain onnxruntime {plain_s:.2f} s (RTF {plain_s / audio_s:.3f}), "
                   f"ttsd/plain {ttsd_s / plain_s:.3f}, same length {samples == plain_samples}")  # fmt: skip
+            if voice.info.batchable:
+                start = time.perf_counter()
+                out = voice.run_batch([BatchItem(u, Controls(speaker=name)) for u in utterances])
+                took = time.perf_counter() - start
+                batch_audio_s = sum(len(w) for w in out.waveforms) / voice.sample_rate
+                print(f"{name} #{rep}: one padded batch of {len(utterances)}: {took:.2f} s for {batch_audio_s:.2f} s "
+                      f"(RTF {took / batch_audio_s:.3f})")  # fmt: skip
     print(f"peak RSS: {_peak_rss_mb():.0f} MB")
 
 

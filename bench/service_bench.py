@@ -318,7 +318,8 @@ def mixed_voices(seconds: int) -> dict[str, object]:
 
 
 def batch_times(url: str) -> dict[str, dict[str, float]]:
-    """Per voice label: the ``ttsd_batch_duration_seconds`` histogram's count, sum and cumulative buckets."""
+    """Per voice and stage (``baker/acoustic``...): the ``ttsd_batch_duration_seconds`` histogram's count, sum
+    and cumulative buckets."""
     from prometheus_client.parser import text_string_to_metric_families
 
     out: dict[str, dict[str, float]] = {}
@@ -326,7 +327,7 @@ def batch_times(url: str) -> dict[str, dict[str, float]]:
         if family.name != "ttsd_batch_duration_seconds":
             continue
         for sample in family.samples:
-            entry = out.setdefault(sample.labels.get("voice", "?"), {})
+            entry = out.setdefault(f"{sample.labels.get('voice', '?')}/{sample.labels.get('stage', '?')}", {})
             if sample.name.endswith("_bucket"):
                 entry[f"le={sample.labels['le']}"] = sample.value
             elif sample.name.endswith(("_count", "_sum")):
@@ -335,17 +336,18 @@ def batch_times(url: str) -> dict[str, dict[str, float]]:
 
 
 def _batch_delta(a: dict[str, dict[str, float]], b: dict[str, dict[str, float]]) -> dict[str, dict[str, float]]:
-    """Batches run between two snapshots, per voice: how many, mean and the bucket bound holding 90% of them."""
+    """Batches run between two snapshots, per voice and stage: how many, mean, and the histogram bucket bound
+    that holds 90% of them."""
     out: dict[str, dict[str, float]] = {}
-    for voice, now in b.items():
-        was = a.get(voice, {})
+    for key, now in b.items():
+        was = a.get(key, {})
         count = now.get("count", 0) - was.get("count", 0)
         if count <= 0:
             continue
         total = now.get("sum", 0) - was.get("sum", 0)
         bounds = sorted((float(k[3:]), v - was.get(k, 0)) for k, v in now.items() if k.startswith("le="))
         p90 = next((bound for bound, n in bounds if n >= 0.9 * count), float("inf"))
-        out[voice] = {"batches": count, "mean_s": total / count, "p90_bound_s": p90}
+        out[key] = {"batches": count, "mean_s": total / count, "p90_bound_s": p90}
     return out
 
 

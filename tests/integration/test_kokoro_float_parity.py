@@ -15,23 +15,17 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
 
+from tests.integration.spectra import spectrum_distance
 from ttsd.errors import AssetError
 from ttsd.voices.kokoro import assets
 
 pytestmark = pytest.mark.integration
 # 今天天气很好，我们去公园散步吧！ as Kokoro ids (the phonemizer's output, fixed here so only the graphs vary).
 PHONEMES = "ʨi→ntʰjɛ→ntʰjɛ→nʨʰi↘ xə↓n xau↓, wo↓mən ʨʰy↘ kʊ→ŋɥɛ↗n sa↘npu↘ pa!"
-
-
-def _spectrum(wave: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
-    frames = np.lib.stride_tricks.sliding_window_view(wave, 1024)[::256] * np.hanning(1024)
-    mean: np.ndarray[Any, Any] = np.log(np.abs(np.fft.rfft(frames, axis=-1)) + 1e-5).mean(axis=0)
-    return mean
 
 
 @pytest.fixture(scope="module")
@@ -68,6 +62,6 @@ def test_dequantized_float_graph_matches_int8_within_tolerance(prepared: assets.
     assert float(np.mean(moved <= 1)) >= 0.95
     assert abs(int(frames_q.sum()) - int(frames_f.sum())) <= 0.03 * int(frames_q.sum())
     assert len(audio_f) == 600 * int(frames_f.sum())
-    distance = float(np.abs(_spectrum(audio_q) - _spectrum(audio_f)).mean())
+    distance = spectrum_distance(audio_q, audio_f)
     print(f"\nint8 vs float: frames {int(frames_q.sum())} vs {int(frames_f.sum())}, spectrum distance {distance:.3f}")
     assert distance < 0.12

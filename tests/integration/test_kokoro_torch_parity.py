@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 import torch
 
+from tests.integration.spectra import spectrum_distance
 from ttsd.errors import AssetError
 from ttsd.voices.kokoro import assets
 
@@ -108,16 +109,6 @@ STAGES = {
 }
 
 
-def _spectrum(wave: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
-    frames = np.lib.stride_tricks.sliding_window_view(wave, 1024)[::256] * np.hanning(1024)
-    mean: np.ndarray[Any, Any] = np.log(np.abs(np.fft.rfft(frames, axis=-1)) + 1e-5).mean(axis=0)
-    return mean
-
-
-def _distance(a: np.ndarray[Any, Any], b: np.ndarray[Any, Any]) -> float:
-    return float(np.abs(_spectrum(a) - _spectrum(b)).mean())
-
-
 @pytest.fixture(scope="module")
 def whole(setup: dict[str, Any]) -> dict[str, Any]:
     import onnxruntime as ort
@@ -177,7 +168,7 @@ def test_the_whole_port_matches_the_float_graph(setup: dict[str, Any], whole: di
         expected = ref["audio"].reshape(-1)
         assert wave.shape == expected.shape == (600 * int(ref["durations"].sum()),)
         correlation = float(np.corrcoef(wave, expected)[0, 1])
-        distance = _distance(wave, expected)
+        distance = spectrum_distance(wave, expected)
         print(f"\ntorch vs float graph: correlation {correlation:.4f}, spectrum distance {distance:.3f}")
         assert correlation > 0.99
         assert distance < 0.12
@@ -192,4 +183,4 @@ def test_a_batch_of_real_sentences_sounds_like_each_alone(setup: dict[str, Any],
         (alone,) = _speak(whole["model"], [ids[k]], styles[k : k + 1])
         assert batch[k].shape == alone.shape
         assert float(np.corrcoef(batch[k], alone)[0, 1]) > 0.99
-        assert _distance(batch[k], alone) < 0.06
+        assert spectrum_distance(batch[k], alone) < 0.06

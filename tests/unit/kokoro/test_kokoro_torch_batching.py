@@ -29,13 +29,18 @@ def model() -> KokoroTorch:
     return m
 
 
-def _run(model: KokoroTorch, items: list[list[int]], speeds: list[float]) -> tuple[torch.Tensor, torch.Tensor]:
-    """One padded batch; each item's style follows from its own ids."""
+def _batch(items: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Padded ids, lengths and styles; each item's style follows from its own ids (not its place in the batch)."""
     lengths = torch.tensor([len(i) for i in items])
     ids = torch.zeros(len(items), int(lengths.max()), dtype=torch.long)
     for k, item in enumerate(items):
         ids[k, : len(item)] = torch.tensor(item)
     style = torch.stack([torch.linspace(-0.3, 0.3, 256) * (1 + len(item) / 10) for item in items])
+    return ids, lengths, style
+
+
+def _run(model: KokoroTorch, items: list[list[int]], speeds: list[float]) -> tuple[torch.Tensor, torch.Tensor]:
+    ids, lengths, style = _batch(items)
     with torch.inference_mode():
         out = model(ids, lengths, style, torch.tensor(speeds))
     return out.audio, out.frames
@@ -43,11 +48,7 @@ def _run(model: KokoroTorch, items: list[list[int]], speeds: list[float]) -> tup
 
 def _stages(model: KokoroTorch, items: list[list[int]], speeds: list[float]) -> dict[str, torch.Tensor]:
     """The batch's durations, aligned features, F0 and energy: what feeds the decoder."""
-    lengths = torch.tensor([len(i) for i in items])
-    ids = torch.zeros(len(items), int(lengths.max()), dtype=torch.long)
-    for k, item in enumerate(items):
-        ids[k, : len(item)] = torch.tensor(item)
-    style = torch.stack([torch.linspace(-0.3, 0.3, 256) * (1 + len(item) / 10) for item in items])
+    ids, lengths, style = _batch(items)
     with torch.inference_mode():
         frames, d = model.durations.predict(ids, lengths, style, torch.tensor(speeds))
         token, valid = align(frames)
