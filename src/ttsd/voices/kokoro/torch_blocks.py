@@ -135,8 +135,10 @@ class TextEncoder(nn.Module):
 
 
 def run_lstm(lstm: nn.LSTM, x: Tensor, lengths: Tensor) -> Tensor:
-    """``lstm`` over each item's valid steps of ``x`` [B, T, C] (packed), zeros past the end."""
-    packed = nn.utils.rnn.pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
+    """``lstm`` over each item's valid steps of ``x`` [B, T, C] (packed), zeros past the end, in the LSTM's own
+    dtype (the synthesizer keeps LSTMs in fp32 whatever the precision) and returned in ``x``'s."""
+    inner = next(lstm.parameters()).dtype
+    packed = nn.utils.rnn.pack_padded_sequence(x.to(inner), lengths.cpu(), batch_first=True, enforce_sorted=False)
     out, _ = lstm(packed)
     padded, _ = nn.utils.rnn.pad_packed_sequence(out, batch_first=True, total_length=x.shape[1])
-    return padded
+    return padded.to(x.dtype)

@@ -5,8 +5,8 @@ Weights: the float weights of the int8 graph (:func:`ttsd.voices.kokoro.torch_mo
 once as ``<model dir>/kokoro/kokoro-v1.0-torch-p<PORT_VERSION>.safetensors`` (325 MB, written atomically;
 rebuilt when the port version changes; ``scripts/install.sh --kokoro-torch`` writes it at install time, as the
 GPU image does). Precision: ``fp32``, ``bf16`` (``mixed`` means bf16 here) or ``fp16``
-(CUDA only); durations, instance-norm statistics, the harmonic source and both STFTs stay fp32 whatever the
-precision (docs/kokoro.md).
+(CUDA only); the LSTMs, durations, instance-norm statistics, the harmonic source and both STFTs stay fp32
+whatever the precision (docs/kokoro.md).
 """
 
 from __future__ import annotations
@@ -71,6 +71,9 @@ class TorchSynthesizer:
         self._device = torch.device(device)
         self._dtype = DTYPES[precision]
         self._model = model.to(device=self._device, dtype=self._dtype).eval()
+        for module in self._model.modules():
+            if isinstance(module, torch.nn.LSTM):  # small, and half-precision RNN kernels vary by cuDNN build
+                module.float()
         self._lock = threading.Lock()
 
     def __call__(self, items: Sequence[Item]) -> list[Synthesis]:
