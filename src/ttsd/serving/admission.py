@@ -12,8 +12,10 @@ overloaded server keeps spending its cores on the work it accepted (goodput), no
   the budget, not all of it, and short requests are still admitted beside it.
 * As a request's sentences finish, what they produced is taken off the backlog (:meth:`Ticket.consume`);
   when the request ends, whatever is left of its estimate is released (:meth:`Ticket.close`).
-* The drain rate is an exponentially weighted average of audio seconds produced per second of model time,
-  fed by the batcher after every batch; until the first batch it is ``initial_rate``.
+* The drain rate is audio seconds produced per second of model time over the recent batches: a ratio of
+  exponentially decayed sums (audio over model time), fed by the batcher after every batch, so a batch counts
+  by its model time; an average of per-batch ratios would let a run of tiny, inefficient batches pull the
+  estimate down and refuse work the server can take. Until the first batch it is ``initial_rate``.
 Not thread-safe: used on the event loop only.
 """
 
@@ -24,6 +26,7 @@ from dataclasses import dataclass
 from ttsd.errors import QueueFull
 
 _RATE_WEIGHT = 0.2
+_PRIOR_S = 1.0
 _RETRY_AFTER_RANGE = (1.0, 60.0)
 
 
@@ -64,6 +67,9 @@ class Admission:
         self._config = config
         self._tickets: set[Ticket] = set()
         self._rate = config.initial_rate
+        # Decayed sums behind the rate; the prior counts as one second of model time at ``initial_rate``.
+        self._audio_sum = config.initial_rate * _PRIOR_S
+        self._model_sum = _PRIOR_S
 
     @property
     def pending_audio_s(self) -> float:
@@ -100,7 +106,9 @@ class Admission:
         """A batch produced ``audio_s`` of audio in ``model_s`` seconds: update the drain rate."""
         if audio_s <= 0 or model_s <= 0:
             return
-        self._rate += _RATE_WEIGHT * (audio_s / model_s - self._rate)
+        self._audio_sum = (1 - _RATE_WEIGHT) * self._audio_sum + audio_s
+        self._model_sum = (1 - _RATE_WEIGHT) * self._model_sum + model_s
+        self._rate = self._audio_sum / self._model_sum
 
     def _release(self, ticket: Ticket) -> None:
         self._tickets.discard(ticket)

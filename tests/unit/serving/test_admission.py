@@ -44,3 +44,13 @@ def test_the_drain_rate_follows_the_batches() -> None:
     assert admission.drain_rate == pytest.approx(40.0, rel=0.01)
     admission.observe(audio_s=0.0, model_s=1.0)  # empty batches do not move it
     assert admission.drain_rate == pytest.approx(40.0, rel=0.01)
+
+
+def test_tiny_batches_count_by_their_model_time_not_as_many_ratios() -> None:
+    """Ten 20 ms batches at 5 audio s/s beside one 2 s batch at 40: the rate stays near what the model really
+    drains (an average of per-batch ratios would fall toward 5 and refuse work the server can take)."""
+    admission = Admission(config=AdmissionConfig(initial_rate=40.0))
+    admission.observe(audio_s=80.0, model_s=2.0)
+    for _ in range(10):
+        admission.observe(audio_s=0.1, model_s=0.02)
+    assert admission.drain_rate > 30.0
