@@ -74,6 +74,7 @@ class TorchSynthesizer:
         for module in self._model.modules():
             if isinstance(module, torch.nn.LSTM):  # small, and half-precision RNN kernels vary by cuDNN build
                 module.float()
+                module.flatten_parameters()  # one contiguous weight buffer again (cuDNN warns and copies otherwise)
         self._lock = threading.Lock()
 
     def __call__(self, items: Sequence[Item]) -> list[Synthesis]:
