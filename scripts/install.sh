@@ -64,7 +64,7 @@ kokoro_step() (
   fi
   voices_dir=${TTSD_KOKORO_VOICES_DIR:-$("$PYTHON" -c 'import sys; from pathlib import Path
 from ttsd.voices.kokoro.assets import default_voices_dir
-print(default_voices_dir(Path(sys.argv[1]) if sys.argv[1:] else None))' "${model_dir:-}")}
+print(default_voices_dir(Path(sys.argv[1]) if sys.argv[1:] and sys.argv[1] else None))' "${model_dir:-}")}
   tmp=$(mktemp -d)
   trap 'rm -rf "$tmp"' EXIT
   (cd "$tmp" && "$npm_bin" pack --silent "$KOKORO_JS" >/dev/null) || exit 1
@@ -77,7 +77,7 @@ print(default_voices_dir(Path(sys.argv[1]) if sys.argv[1:] else None))' "${model
     # Join the model parts, check them and write the timed graph now rather than on the first start.
     "$PYTHON" -c 'import sys; from pathlib import Path
 from ttsd.voices.kokoro import assets
-out = assets.prepare(model_dir=Path(sys.argv[1]) if sys.argv[1:] else None, voices_dir=Path(sys.argv[2]))
+out = assets.prepare(model_dir=Path(sys.argv[1]) if sys.argv[1:] and sys.argv[1] else None, voices_dir=Path(sys.argv[2]))
 for name in assets.VOICE_SHA256: assets.voice_path(out.voices_dir, name)
 print("Kokoro voices ready:", out.timed_model_path, out.voices_dir)' "${model_dir:-}" "$voices_dir" || exit 1
     if [ "$kokoro_torch" = 1 ]; then
@@ -85,7 +85,7 @@ print("Kokoro voices ready:", out.timed_model_path, out.voices_dir)' "${model_di
       "$PYTHON" -c 'import sys; from pathlib import Path
 from ttsd.voices.kokoro import assets
 from ttsd.voices.kokoro.torch_session import load_model, weights_path
-out = assets.prepare(model_dir=Path(sys.argv[1]) if sys.argv[1:] else None)
+out = assets.prepare(model_dir=Path(sys.argv[1]) if sys.argv[1:] and sys.argv[1] else None)
 load_model(out.model_path)
 print("Kokoro torch weights ready:", weights_path(out.model_path))' "${model_dir:-}" || exit 1
     fi
