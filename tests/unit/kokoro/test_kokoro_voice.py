@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -128,3 +129,19 @@ def test_warmup_runs_one_item() -> None:
     synth = FakeSynthesizer()
     _voice(synth).warmup()
     assert len(synth.calls) == 1
+
+
+def test_load_checks_backend_and_precision_before_touching_any_asset(tmp_path: Path) -> None:
+    """fp16 is CUDA-only for every voice, and onnxruntime has no CUDA build here: both are refused by name,
+    before the (absent) model in ``tmp_path`` is looked for."""
+    from ttsd.errors import BackendUnavailable
+    from ttsd.voices.kokoro.voice import load
+    from ttsd.voices.options import KokoroOptions, VoiceOptions
+
+    with pytest.raises(InvalidControl, match="fp16"):
+        load(VoiceOptions(precision="fp16", model_dir=tmp_path))
+    with pytest.raises(BackendUnavailable, match="CPU only"):
+        load(VoiceOptions(device="cuda", model_dir=tmp_path, kokoro=KokoroOptions(backend="onnxruntime")))
+    with pytest.raises(InvalidControl, match="backend"):
+        load(VoiceOptions(model_dir=tmp_path, kokoro=KokoroOptions(backend="tensorrt")))
+    assert not any(tmp_path.iterdir())

@@ -22,6 +22,7 @@ from collections.abc import Sequence
 from ttsd.controls import Controls
 from ttsd.errors import BackendUnavailable, InvalidControl, TextError
 from ttsd.paths import cache_dirs
+from ttsd.precision import resolve_precision
 from ttsd.text.types import Budget, Sentence, Token
 from ttsd.voices.base import BatchItem, BatchOutput, FloatArray, IntArray, Utterance, VoiceInfo
 from ttsd.voices.kokoro import assets
@@ -169,12 +170,13 @@ def load(options: VoiceOptions) -> KokoroVoice:
     missing/different files and :class:`BackendUnavailable` for a device the backend cannot use.
     """
     backend = resolve_backend(options.kokoro.backend, options.device)
+    precision = resolve_precision(options.precision, options.device)  # fp16 off CUDA: InvalidControl, as for Baker
     prepared = assets.prepare(model_dir=options.model_dir, voices_dir=options.kokoro.voices_dir)
     names = _speakers(options.kokoro.speakers)
     styles = StyleBank.from_files({name: assets.voice_path(prepared.voices_dir, name) for name in names})
     phonemizer = Phonemizer(vocab=load_vocab(), cutter=JiebaCutter(cache_dir=cache_dirs(options.model_dir).jieba))
     default = options.kokoro.default_speaker or (DEFAULT_SPEAKER if DEFAULT_SPEAKER in names else names[0])
-    synthesizer, precision, version = _synthesizer(backend, options, prepared)
+    synthesizer, precision, version = _synthesizer(backend, precision, options, prepared)
     return KokoroVoice(
         synthesizer=synthesizer,
         styles=styles,
@@ -187,8 +189,10 @@ def load(options: VoiceOptions) -> KokoroVoice:
     )
 
 
-def _synthesizer(backend: str, options: VoiceOptions, prepared: assets.KokoroAssets) -> tuple[Synthesizer, str, str]:
-    """The backend's synthesizer, its precision and the model version string."""
+def _synthesizer(
+    backend: str, precision: str, options: VoiceOptions, prepared: assets.KokoroAssets
+) -> tuple[Synthesizer, str, str]:
+    """The backend's synthesizer, the precision it runs (onnxruntime: the graph's int8) and the model version."""
     threads = options.threads or len(os.sched_getaffinity(0))
     version = f"kokoro-v1.0-int8+{assets.MODEL_SHA256[:12]}"
     if backend == "onnxruntime":
@@ -196,10 +200,8 @@ def _synthesizer(backend: str, options: VoiceOptions, prepared: assets.KokoroAss
         return synth, "int8", f"{version}.g{assets.GRAPH_VERSION}"
     import torch
 
-    from ttsd.precision import resolve_precision
     from ttsd.voices.kokoro.torch_session import PORT_VERSION, TorchSynthesizer, load_model
 
-    precision = resolve_precision(options.precision, options.device)
     if options.device == "cpu":
         torch.set_num_threads(threads)
     model = load_model(prepared.model_path)
