@@ -18,10 +18,7 @@ import argparse
 import asyncio
 import contextlib
 import json
-import os
-import socket
 import statistics
-import subprocess
 import sys
 import threading
 import time
@@ -31,6 +28,7 @@ from pathlib import Path
 
 import httpx
 import psutil
+from servers import ttsd_server
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "artifacts" / "hostile_bench"
@@ -53,44 +51,11 @@ class Tally:
         self.attacks[name] = self.attacks.get(name, 0) + 1
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 @contextlib.contextmanager
 def server(voice: str, env: dict[str, str]) -> Iterator[tuple[str, psutil.Process]]:
-    port = free_port()
-    settings = {"TTSD_VOICE": voice, "TTSD_HOST": "127.0.0.1", "TTSD_PORT": str(port), "TTSD_LOG_LEVEL": "warning"}
-    if voice == "fake":
-        settings["TTSD_WARMUP"] = "false"
-    OUT.mkdir(parents=True, exist_ok=True)
-    with (OUT / "server.log").open("wb") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "ttsd", "serve"], env={**os.environ, **settings, **env},
-                                stdout=log, stderr=subprocess.STDOUT)  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 300
-        while not _ready(url):
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise SystemExit(f"server did not start; see {OUT / 'server.log'}")
-            time.sleep(0.2)
+    settings = {"TTSD_VOICE": voice, **({"TTSD_WARMUP": "false"} if voice == "fake" else {}), **env}
+    with ttsd_server("hostile", settings, log_dir=OUT, timeout_s=300) as (url, proc):
         yield url, psutil.Process(proc.pid)
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-
-
-def _ready(url: str) -> bool:
-    try:
-        return httpx.get(f"{url}/readyz", timeout=2).status_code == 200
-    except httpx.TransportError:
-        return False
 
 
 def sample_rss(process: psutil.Process, tally: Tally, stop: threading.Event) -> None:
@@ -262,7 +227,7 @@ def report(tally: Tally, args: argparse.Namespace) -> dict[str, object]:
 
 def server_log_counts() -> dict[str, int]:
     """What the server said it did to the attackers (its log lines)."""
-    text = (OUT / "server.log").read_text(errors="replace")
+    text = (OUT / "server-hostile.log").read_text(errors="replace")
     return {
         "send_timeout_disconnects": text.count("read nothing for"),
         "cap_503_lines": text.count("connection cap ("),

@@ -22,7 +22,6 @@ import argparse
 import contextlib
 import json
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -34,6 +33,7 @@ from typing import Any
 import httpx
 import litserve as ls
 from fastapi import Response
+from servers import free_port, running
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "artifacts" / "litserve_compare"
@@ -106,12 +106,6 @@ def wav_bytes(audio: Any, rate: int) -> bytes:
     return encode(audio, rate, AudioSpec(format="wav")).data
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @contextlib.contextmanager
 def run_server(kind: str, tag: str) -> Iterator[str]:
     port = free_port()
@@ -123,28 +117,11 @@ def run_server(kind: str, tag: str) -> Iterator[str]:
     else:
         env = {}
         cmd, ready = [sys.executable, __file__, "serve-litserve", "--port", str(port)], "/health"
-    log = (OUT / f"server-{tag}.log").open("w")
-    proc = subprocess.Popen(cmd, env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT,
-                            start_new_session=True)  # fmt: skip
-    try:
-        deadline = time.monotonic() + 240
-        while True:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"{kind} did not start; see {log.name}")
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(url + ready, timeout=2).status_code == 200:
-                    break
-            time.sleep(0.5)
+    # LitServe runs its API server and inference worker as child processes: stop the whole group.
+    with running(cmd, env=env, log=OUT / f"server-{tag}.log", ready_url=url + ready, timeout_s=240, group=True):
         with httpx.Client(timeout=60) as c:  # the same warm-up request for both
             c.post(f"{url}/tts", json={"text": "欢迎使用中文语音合成服务。", "format": "wav"}).raise_for_status()
         yield url
-    finally:
-        os.killpg(proc.pid, 15)  # LitServe runs its API server and inference worker as child processes
-        try:
-            proc.wait(timeout=40)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, 9)
-        log.close()
 
 
 def loadtest(url: str, tag: str, concurrency: int, seconds: int) -> dict[str, Any]:

@@ -18,15 +18,13 @@ import asyncio
 import contextlib
 import json
 import os
-import socket
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+from servers import ttsd_server
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "artifacts" / "overload_bench"
@@ -41,37 +39,10 @@ class Tally:
     other: dict[str, int] = field(default_factory=dict)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @contextlib.contextmanager
 def server(name: str, env: dict[str, str]) -> Iterator[str]:
-    port = free_port()
-    settings = {**BASE_ENV, "TTSD_HOST": "127.0.0.1", "TTSD_PORT": str(port), "TTSD_LOG_LEVEL": "warning", **env}
-    log = (OUT / f"server-{name}.log").open("w")
-    proc = subprocess.Popen([sys.executable, "-m", "ttsd", "serve"], env={**os.environ, **settings},
-                            stdout=log, stderr=subprocess.STDOUT)  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 180
-        while True:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"server {name} did not start; see {log.name}")
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
-                    break
-            time.sleep(0.5)
+    with ttsd_server(name, {**BASE_ENV, **env}, log_dir=OUT) as (url, _):
         yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=40)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
 
 
 async def load(url: str, texts: list[str], clients: int, seconds: float, retry_delay: float) -> dict[str, object]:

@@ -20,7 +20,6 @@ import json
 import os
 import re
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -30,6 +29,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+from servers import ttsd_server
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "artifacts" / "service_bench"
@@ -46,40 +46,11 @@ CUSTOMER_SERVICE = (  # {n}: the repetition, so that no sentence repeats (the se
 EXTRA_ENV: dict[str, str] = {}  # --env KEY=VALUE: settings applied to every server started here
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @contextlib.contextmanager
 def server(name: str, **env: str) -> Iterator[str]:
     """Run `ttsd serve` with TTSD_* settings from ``env``; yield its URL once /readyz is 200."""
-    port = free_port()
-    settings = {"TTSD_HOST": "127.0.0.1", "TTSD_PORT": str(port), "TTSD_LOG_LEVEL": "warning", **EXTRA_ENV, **env}
-    log = (OUT / f"server-{name}.log").open("w")
-    proc = subprocess.Popen([sys.executable, "-m", "ttsd", "serve"], env={**os.environ, **settings},
-                            stdout=log, stderr=subprocess.STDOUT)  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 180
-        while time.monotonic() < deadline:
-            if proc.poll() is not None:
-                raise RuntimeError(f"server {name} exited; see {log.name}")
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
-                    break
-            time.sleep(0.5)
-        else:
-            raise RuntimeError(f"server {name} not ready in 180 s")
+    with ttsd_server(name, {**EXTRA_ENV, **env}, log_dir=OUT) as (url, _):
         yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=40)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
 
 
 def wrk(url: str, *, connections: int, threads: int, seconds: int, body: dict[str, object]) -> dict[str, float]:
