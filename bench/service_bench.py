@@ -118,26 +118,20 @@ def batching(seconds: int) -> dict[str, object]:
 def ttfa() -> dict[str, object]:
     """Idle server: time to the first streamed audio byte for a ~300-character text (10 sequential requests)."""
     text = (PARAGRAPH.read_text(encoding="utf-8").strip() * 3)[:300]
-    times, totals = [], []
+    times: list[float] = []
+    totals: list[float] = []
     with server("ttfa", TTSD_VOICE="baker", TTSD_DEVICE="cpu", TTSD_CACHE_BYTES="0") as url:
         for _ in range(11):
-            started = time.perf_counter()
-            first = None
-            with httpx.stream("POST", f"{url}/v1/audio/speech", timeout=60,
-                              json={"input": text, "response_format": "pcm", "stream": True}) as r:  # fmt: skip
-                r.raise_for_status()
-                for chunk in r.iter_bytes():
-                    if chunk and first is None:
-                        first = time.perf_counter() - started
-            totals.append(time.perf_counter() - started)
+            first, total, _ = stream_once(url, text, openai=True)
             times.append(first)
+            totals.append(total)
     times, totals = times[1:], totals[1:]  # the first request warms code paths
     return {
         "characters": len(text),
-        "ttfa_p50_ms": statistics.median(times) * 1000,  # type: ignore[type-var]
+        "ttfa_p50_ms": statistics.median(times) * 1000,
         "ttfa_max_ms": max(times) * 1000,
         "total_p50_ms": statistics.median(totals) * 1000,
-    }  # type: ignore[type-var]
+    }
 
 
 def long_text(chars: int = 5000) -> str:
@@ -156,13 +150,19 @@ def long_text(chars: int = 5000) -> str:
 BAKER_ONLY = {"TTSD_VOICES": "baker", "TTSD_VOICE": "baker", "TTSD_DEVICE": "cpu", "TTSD_CACHE_BYTES": "0"}
 
 
-def stream_once(url: str, text: str, *, stop_after_first: bool = False) -> tuple[float, float, int]:
-    """One streamed /tts request (pcm): (seconds to the first audio byte, total seconds, bytes)."""
+def stream_once(
+    url: str, text: str, *, stop_after_first: bool = False, openai: bool = False
+) -> tuple[float, float, int]:
+    """One streamed request (pcm) to /tts, or /v1/audio/speech with ``openai``: (seconds to the first audio byte,
+    total seconds, bytes)."""
+    if openai:
+        path, body = "/v1/audio/speech", {"input": text, "response_format": "pcm", "stream": True}
+    else:
+        path, body = "/tts", {"text": text, "format": "pcm", "stream": True}
     started = time.perf_counter()
     first: float | None = None
     size = 0
-    with httpx.stream("POST", f"{url}/tts", timeout=300,
-                      json={"text": text, "format": "pcm", "stream": True}) as r:  # fmt: skip
+    with httpx.stream("POST", f"{url}{path}", timeout=300, json=body) as r:
         r.raise_for_status()
         for chunk in r.iter_bytes():
             if chunk and first is None:
