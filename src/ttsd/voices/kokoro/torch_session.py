@@ -11,6 +11,7 @@ whatever the precision (docs/kokoro.md).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 from collections.abc import Sequence
@@ -39,13 +40,14 @@ def load_model(graph_path: Path) -> KokoroTorch:
     from safetensors.torch import load_file, save
 
     cache = weights_path(graph_path)
-    model = KokoroTorch()
     if cache.is_file():
         try:
+            model = KokoroTorch()
             model.load_state_dict(load_file(str(cache)), strict=True)
             return model.eval()
         except (RuntimeError, OSError, ValueError):  # truncated or from another port: rebuild below
-            cache.unlink(missing_ok=True)
+            with contextlib.suppress(OSError):  # a read-only model dir keeps it; the rebuild does not need it gone
+                cache.unlink()
     import onnx
 
     try:
