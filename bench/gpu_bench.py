@@ -32,8 +32,8 @@ from typing import Any
 
 from ttsd.commands.bench import paragraph_text
 from ttsd.errors import BackendUnavailable, InvalidControl, UnknownVoice
+from ttsd.pipeline.local import Synthesizer, load_voice
 from ttsd.voices.base import BatchItem, Utterance, Voice
-from ttsd.voices.synthesizer import Synthesizer, load_voice
 
 SKIPPABLE = (UnknownVoice, BackendUnavailable, InvalidControl)
 
@@ -104,13 +104,13 @@ def synthetic_kokoro(device: str, precision: str) -> Synthesizer:
     import numpy as np
     import torch
 
+    from ttsd.pipeline.local import build_frontend
     from ttsd.precision import resolve_precision
     from ttsd.voices.kokoro.phonemizer import Phonemizer, load_vocab
     from ttsd.voices.kokoro.styles import ROWS, STYLE_DIM, StyleBank
     from ttsd.voices.kokoro.torch_model import KokoroTorch
     from ttsd.voices.kokoro.torch_session import TorchSynthesizer
     from ttsd.voices.kokoro.voice import DEFAULT_SPEAKER, KokoroVoice
-    from ttsd.voices.synthesizer import build_frontend
 
     resolved = resolve_precision(precision, device)
     torch.manual_seed(0)

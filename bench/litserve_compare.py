@@ -61,8 +61,8 @@ class BakerAPI(ls.LitAPI):  # type: ignore[misc]
         import numpy as np
 
         from ttsd.controls import Controls
+        from ttsd.pipeline.timeline import Timeline
         from ttsd.voices.base import BatchItem, Rendered
-        from ttsd.voices.timeline import Timeline
 
         synth = self.synth
         per_request = [synth.utterances(t) for t in texts]

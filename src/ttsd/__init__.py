@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError, version
 
+from ttsd.pipeline.local import load_voice
 from ttsd.voices.base import Voice
-from ttsd.voices.synthesizer import load_voice
 
 try:
     __version__ = version("ttsd")

@@ -2,7 +2,7 @@
 
 ``ttsd serve`` (and tests that want the real wiring) call :func:`build_engine`; it turns settings into typed
 options objects and returns an engine that loads its voices when started. Below this module nothing sees
-Settings: the engine gets an :class:`~ttsd.engine.EngineConfig`, voices a
+Settings: the engine gets an :class:`~ttsd.pipeline.engine.EngineConfig`, voices a
 :class:`~ttsd.voices.options.VoiceOptions`, the batcher a :class:`~ttsd.config.BatchConfig`.
 """
 
@@ -14,17 +14,17 @@ from typing import TYPE_CHECKING
 
 from ttsd import __version__
 from ttsd.config import Settings
-from ttsd.engine import EngineConfig, TTSEngine
-from ttsd.lane import LoadedVoice
 from ttsd.metrics import Metrics
 from ttsd.paths import cache_dirs
+from ttsd.pipeline.admission import AdmissionConfig
+from ttsd.pipeline.engine import EngineConfig, TTSEngine
+from ttsd.pipeline.lane import LoadedVoice
+from ttsd.pipeline.local import build_frontend
 from ttsd.precision import resolve_precision
-from ttsd.serving.admission import AdmissionConfig
 from ttsd.serving.executors import make_executor, select_device
 from ttsd.text.types import Frontend
 from ttsd.voices import registry
 from ttsd.voices.options import KokoroOptions, VoiceOptions
-from ttsd.voices.synthesizer import build_frontend
 
 if TYPE_CHECKING:
     from fastapi import FastAPI

@@ -11,8 +11,8 @@ import pytest
 import torch
 
 if TYPE_CHECKING:
+    from ttsd.pipeline.local import Synthesizer
     from ttsd.voices.baker.voice import BakerVoice
-    from ttsd.voices.synthesizer import Synthesizer
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 
@@ -42,8 +42,8 @@ def voice(model_dir: Path) -> BakerVoice:
 @pytest.fixture(scope="session")
 def synthesizer(voice: BakerVoice) -> Synthesizer:
     """The Baker voice with the Mandarin front end: the Python API (``ttsd.load_voice``) and what the server runs."""
+    from ttsd.pipeline.local import Synthesizer
     from ttsd.text.frontend import TextFrontend
-    from ttsd.voices.synthesizer import Synthesizer
 
     return Synthesizer(voice=voice, frontend=TextFrontend())
 

@@ -9,10 +9,10 @@ import numpy.typing as npt
 import pytest
 import torch
 
+from ttsd.pipeline.local import Synthesizer
 from ttsd.precision import cpu_has_bf16
 from ttsd.voices.baker.voice import load
 from ttsd.voices.options import VoiceOptions
-from ttsd.voices.synthesizer import Synthesizer
 
 pytestmark = pytest.mark.integration
 PARAGRAPH = Path(__file__).resolve().parents[1] / "fixtures" / "bench_paragraph.txt"

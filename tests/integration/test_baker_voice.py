@@ -13,12 +13,12 @@ import torch
 
 from ttsd.controls import Controls
 from ttsd.errors import AssetError, InvalidControl, UnknownVoice
+from ttsd.pipeline.local import Synthesizer
 from ttsd.voices.baker import assets
 from ttsd.voices.baker.tflite import TFLiteModel
 from ttsd.voices.baker.voice import BakerVoice, load
 from ttsd.voices.base import BatchItem, Utterance, Voice
 from ttsd.voices.options import BakerOptions, VoiceOptions
-from ttsd.voices.synthesizer import Synthesizer
 
 pytestmark = pytest.mark.integration
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"

@@ -17,10 +17,10 @@ import numpy.typing as npt
 import pytest
 import torch
 
+from ttsd.pipeline.local import Synthesizer
 from ttsd.text.frontend import TextFrontend
 from ttsd.voices.baker.voice import load
 from ttsd.voices.options import VoiceOptions
-from ttsd.voices.synthesizer import Synthesizer
 
 pytestmark = [pytest.mark.gpu, pytest.mark.integration]
 PARAGRAPH = Path(__file__).resolve().parents[1] / "fixtures" / "bench_paragraph.txt"

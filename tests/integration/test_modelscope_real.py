@@ -19,8 +19,8 @@ import pytest
 from ttsd.controls import Controls
 from ttsd.text.plain import PlainFrontend
 from ttsd.voices.base import BatchItem, Utterance
-from ttsd.voices.modelscope import DEFAULT_MODEL, SAMPLE_RATE, SambertVoice, load
 from ttsd.voices.options import VoiceOptions
+from ttsd.voices.sambert.voice import DEFAULT_MODEL, SAMPLE_RATE, SambertVoice, load
 
 
 def _model_location() -> Path | None:

@@ -13,7 +13,7 @@ from ttsd.errors import AssetError
 from ttsd.subtitles import Timestamp
 
 if TYPE_CHECKING:
-    from ttsd.voices.synthesizer import Speech, Synthesizer
+    from ttsd.pipeline.local import Speech, Synthesizer
 
 pytestmark = pytest.mark.integration
 
@@ -51,9 +51,9 @@ def test_baker_timestamps_scale_with_speed(synthesizer: Synthesizer, speed: floa
 
 
 def test_kokoro_timestamps_follow_the_predicted_durations(synthesizer: Synthesizer) -> None:
+    from ttsd.pipeline.local import Synthesizer
     from ttsd.voices.kokoro.voice import load
     from ttsd.voices.options import VoiceOptions
-    from ttsd.voices.synthesizer import Synthesizer
 
     try:
         kokoro = load(VoiceOptions(threads=2))

@@ -28,8 +28,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from tests.service.fakes import FakeService, fake_engine, make_settings
 from ttsd.api import create_app
 from ttsd.config import Settings
-from ttsd.engine import TTSEngine
 from ttsd.metrics import Metrics
+from ttsd.pipeline.engine import TTSEngine
 from ttsd.voices.fake import FakeVoice
 from ttsd.voices.options import FakeOptions
 

@@ -17,7 +17,7 @@ from tests.service.api_helpers import Service, running_service
 from tests.service.fakes import FAST_BATCHING, FakeService, fake_engine, make_settings
 from ttsd.config import BatchConfig
 from ttsd.metrics import Metrics
-from ttsd.serving.admission import AdmissionConfig
+from ttsd.pipeline.admission import AdmissionConfig
 from ttsd.voices.options import FakeOptions
 
 # Admission off unless a test turns it on: engine tests measure batching, not refusals.

@@ -17,10 +17,10 @@ import numpy as np
 
 from ttsd.bootstrap import engine_config
 from ttsd.config import BatchConfig, Settings
-from ttsd.engine import TTSEngine
-from ttsd.lane import LoadedVoice
 from ttsd.metrics import Metrics
-from ttsd.serving.admission import AdmissionConfig
+from ttsd.pipeline.admission import AdmissionConfig
+from ttsd.pipeline.engine import TTSEngine
+from ttsd.pipeline.lane import LoadedVoice
 from ttsd.serving.executors import make_executor
 from ttsd.text.plain import PlainFrontend
 from ttsd.text.types import Segment

@@ -16,7 +16,7 @@ from tests.service.api_helpers import API_KEY, Service, running_service
 from tests.service.fakes import make_settings
 from ttsd.api.schemas import SpeechRequest, TTSRequest
 from ttsd.bootstrap import build_app
-from ttsd.engine import State
+from ttsd.pipeline.engine import State
 from ttsd.voices.options import FakeOptions
 
 AUTH = {"Authorization": f"Bearer {API_KEY}"}

@@ -12,10 +12,10 @@ from tests.service.api_helpers import Service, metric_value
 from tests.service.fakes import make_settings
 from ttsd.api import create_app
 from ttsd.bootstrap import engine_config
-from ttsd.engine import TTSEngine
 from ttsd.errors import AssetError
-from ttsd.lane import LoadedVoice
 from ttsd.metrics import Metrics
+from ttsd.pipeline.engine import TTSEngine
+from ttsd.pipeline.lane import LoadedVoice
 from ttsd.serving.executors import make_executor
 from ttsd.text.plain import PlainFrontend
 from ttsd.voices.fake import FakeVoice

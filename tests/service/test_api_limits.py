@@ -13,7 +13,7 @@ from tests.service.api_helpers import metric_value, running_service
 from tests.service.guarded_helpers import guarded_service, post_head, raw_connection, read_response
 from ttsd.audio import AudioSpec
 from ttsd.errors import InvalidControl
-from ttsd.output import check_response_size
+from ttsd.pipeline.output import check_response_size
 
 LIMIT = 64 * 1024
 

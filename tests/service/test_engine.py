@@ -12,7 +12,6 @@ from tests.service.conftest import MakeService
 from tests.service.fakes import FakeService, assert_fake_audio, wait_until
 from ttsd.config import BatchConfig
 from ttsd.controls import Controls
-from ttsd.engine import State
 from ttsd.errors import (
     BackendError,
     DeadlineExceeded,
@@ -21,8 +20,9 @@ from ttsd.errors import (
     TextError,
     TextTooLong,
 )
-from ttsd.serving.admission import AdmissionConfig
-from ttsd.synthesis import SynthesisRequest
+from ttsd.pipeline.admission import AdmissionConfig
+from ttsd.pipeline.engine import State
+from ttsd.pipeline.request import SynthesisRequest
 from ttsd.voices.base import BatchItem
 from ttsd.voices.fake import HOP
 from ttsd.voices.options import FakeOptions

@@ -14,9 +14,9 @@ from tests.service.conftest import MakeService
 from tests.service.fakes import assert_fake_audio, wait_until
 from ttsd.config import BatchConfig
 from ttsd.controls import Controls
-from ttsd.engine import State
 from ttsd.errors import BackendDead, DeadlineExceeded, InvalidControl, ShuttingDown, UnknownVoice
-from ttsd.synthesis import SynthesisRequest
+from ttsd.pipeline.engine import State
+from ttsd.pipeline.request import SynthesisRequest
 from ttsd.text.plain import PlainFrontend
 from ttsd.text.types import Budget, Segment, Sentence
 from ttsd.voices.fake import SAMPLE_RATE, id_samples

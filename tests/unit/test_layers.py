@@ -25,20 +25,15 @@ LAYERS: dict[str, int] = {
     "ttsd.metrics": 1,
     "ttsd.subtitles": 1,
     "ttsd.voices": 2,
-    "ttsd.cache": 3,
     "ttsd.serving": 3,
-    "ttsd.lane": 4,
-    "ttsd.job": 4,
-    "ttsd.output": 4,
-    "ttsd.synthesis": 4,
-    "ttsd.engine": 4,
+    "ttsd.pipeline": 4,
     "ttsd.api": 5,
     "ttsd.bootstrap": 6,
     "ttsd.commands": 7,
     "ttsd.cli": 7,
 }
 # The package root re-exports the Python API (load_voice, Voice): it may reach the voices layer.
-ROOT_EXPORTS = {"ttsd.voices.synthesizer", "ttsd.voices.base"}
+ROOT_EXPORTS = {"ttsd.pipeline.local", "ttsd.voices.base"}
 
 
 def _rank(module: str) -> int:

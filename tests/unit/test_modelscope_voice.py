@@ -23,18 +23,17 @@ from ttsd.api import create_app
 from ttsd.bootstrap import engine_config
 from ttsd.config import Settings
 from ttsd.controls import Controls
-from ttsd.engine import TTSEngine
 from ttsd.errors import BackendError, BackendUnavailable, InvalidControl, TextError, UnknownVoice
-from ttsd.lane import LoadedVoice
 from ttsd.metrics import Metrics
+from ttsd.pipeline.engine import TTSEngine
+from ttsd.pipeline.lane import LoadedVoice
 from ttsd.serving.executors import make_executor
 from ttsd.text.plain import PlainFrontend
 from ttsd.text.split import PAUSE_SENTENCE
 from ttsd.voices.base import BatchItem, Utterance, Voice
-from ttsd.voices.modelscope import FRAME_HOP, SambertVoice, emotion_markup, load
 from ttsd.voices.options import VoiceOptions
 from ttsd.voices.registry import resolve
-from ttsd.voices.sambert_pipeline import (
+from ttsd.voices.sambert.pipeline import (
     DEFAULT_MODEL,
     SAMPLE_RATE,
     SambertConfig,
@@ -44,6 +43,7 @@ from ttsd.voices.sambert_pipeline import (
     modelscope_pipeline,
     worker_command,
 )
+from ttsd.voices.sambert.voice import FRAME_HOP, SambertVoice, emotion_markup, load
 
 VOICES = ("zhitian_emo", "zhiyan_emo", "zhizhe_emo")
 SAMPLES_PER_CHAR = 400  # the fake's speech rate: 25 ms of tone per input character

@@ -1,4 +1,4 @@
-"""The HTTP API (FastAPI). Talks only to :class:`ttsd.engine.TTSEngine`; see ``create_app``."""
+"""The HTTP API (FastAPI). Talks only to :class:`ttsd.pipeline.engine.TTSEngine`; see ``create_app``."""
 
 from ttsd.api.app import create_app
 

@@ -23,8 +23,8 @@ from ttsd.api.middleware import install_middleware, protected_route_options
 from ttsd.api.routes import PROTECTED, PUBLIC
 from ttsd.api.routes.ui import static_files
 from ttsd.config import Settings
-from ttsd.engine import TTSEngine
 from ttsd.metrics import Metrics
+from ttsd.pipeline.engine import TTSEngine
 
 log = logging.getLogger(__name__)
 

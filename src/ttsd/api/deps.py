@@ -15,8 +15,8 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from ttsd.config import Settings
-from ttsd.engine import TTSEngine
 from ttsd.metrics import Metrics
+from ttsd.pipeline.engine import TTSEngine
 
 log = logging.getLogger(__name__)
 

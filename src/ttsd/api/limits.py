@@ -7,7 +7,7 @@
   is replayed from memory (at most ``max_body_bytes``); later ``receive()`` calls go to the server, so the
   routes still see ``http.disconnect``.
 * (A whole-file answer whose audio would pass ``max_response_audio_s`` is refused by the engine's output stage,
-  :func:`ttsd.output.check_response_size`, before any work; streams have bounded memory per request.)
+  :func:`ttsd.pipeline.output.check_response_size`, before any work; streams have bounded memory per request.)
 """
 
 from __future__ import annotations

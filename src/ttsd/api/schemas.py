@@ -12,7 +12,7 @@ from pydantic import AllowInfNan, BaseModel, BeforeValidator, ConfigDict, Field,
 
 from ttsd.audio import FORMATS, OPUS_RATES, SAMPLE_RATES, ULAW_RATE, VOLUME_RANGE, AudioFormat, SampleRate
 from ttsd.controls import ENERGY_RANGE, INTONATION_RANGE, PITCH_RANGE, SPEED_RANGE
-from ttsd.synthesis import InputType
+from ttsd.pipeline.request import InputType
 
 EXAMPLE_TEXT = "欢迎使用中文语音合成服务。"
 EXAMPLE_LONG_TEXT = "今天是2024年3月5日，气温18℃。我们一起去公园散步吧！路上顺便买一杯3.5元的豆浆。"

@@ -30,15 +30,15 @@ from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ttsd.pipeline.local import SYNTH_BATCH
 from ttsd.precision import PRECISIONS
-from ttsd.voices.synthesizer import SYNTH_BATCH
 
 if TYPE_CHECKING:
     import numpy as np
     import numpy.typing as npt
 
+    from ttsd.pipeline.local import Synthesizer
     from ttsd.voices.base import Utterance
-    from ttsd.voices.synthesizer import Synthesizer
 
 SENTENCES = (
     "今天天气很好。",
@@ -143,7 +143,7 @@ def _spawn(spec: dict[str, Any]) -> dict[str, Any]:
 def _worker(spec: dict[str, Any]) -> dict[str, Any]:
     import numpy as np
 
-    from ttsd.voices.synthesizer import load_voice
+    from ttsd.pipeline.local import load_voice
 
     started = time.perf_counter()
     voice = load_voice(

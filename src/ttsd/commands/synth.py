@@ -19,8 +19,8 @@ from ttsd.precision import PRECISIONS
 
 if TYPE_CHECKING:
     from ttsd.controls import Controls
+    from ttsd.pipeline.local import Speech, Synthesizer
     from ttsd.subtitles import Timestamp
-    from ttsd.voices.synthesizer import Speech, Synthesizer
 
 FORMATS = ("wav", "flac", "mp3", "pcm", "opus")
 
@@ -94,9 +94,9 @@ def _usage(message: str) -> Exception:
 
 def _load(args: argparse.Namespace) -> tuple[Synthesizer, str | None]:
     """The voice's family loaded with the front end, and the speaker (for a speaker name such as zm_yunjian)."""
+    from ttsd.pipeline.local import load_voice
     from ttsd.serving.executors import select_device
     from ttsd.voices.registry import family_of
-    from ttsd.voices.synthesizer import load_voice
 
     device, _ = select_device(args.device)
     family = family_of(args.voice)

@@ -65,7 +65,7 @@ class VoiceOptions:
     * ``max_phonemes``: the Baker budget per item (ids); longer sentences are cut at ，、 by the front end.
     * ``threads``: intra-op threads on the CPU (default: the cores this process may use).
     * ``sambert``: ModelScope options as strings (``model``, ``offline``, ``python``, ``emotions``...:
-      :class:`ttsd.voices.sambert_pipeline.SambertOptions` parses and validates them).
+      :class:`ttsd.voices.sambert.pipeline.SambertOptions` parses and validates them).
     """
 
     device: str = "cpu"

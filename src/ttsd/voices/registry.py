@@ -18,7 +18,7 @@ LOADERS: dict[str, str] = {
     "baker": "ttsd.voices.baker.voice:load",
     "fake": "ttsd.voices.fake:load",
     "kokoro": "ttsd.voices.kokoro.voice:load",
-    "sambert": "ttsd.voices.modelscope:load",
+    "sambert": "ttsd.voices.sambert.voice:load",
 }
 # Families that speak with the real Mandarin front end (the fake voice reads characters as themselves).
 NEEDS_TEXT_FRONTEND = frozenset({"baker", "kokoro", "sambert"})

@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse
 
 from ttsd.api.deps import StateDep
 from ttsd.api.schemas import Liveness, Readiness
-from ttsd.engine import State
+from ttsd.pipeline.engine import State
 
 router = APIRouter(tags=["operations"])
 

@@ -1,6 +1,6 @@
 """``POST /tts`` and ``POST /v1/audio/speech``: parse the body, await one engine call, map the result.
 
-Both routes share one path: body -> (:class:`~ttsd.engine.SynthesisRequest`, :class:`~ttsd.audio.AudioSpec`)
+Both routes share one path: body -> (:class:`~ttsd.pipeline.engine.SynthesisRequest`, :class:`~ttsd.audio.AudioSpec`)
 -> ``engine.speak`` (a whole encoded file) or ``engine.open_stream`` (encoded chunks as sentences are ready).
 While the engine works, a watcher task listens for the client's disconnect and cancels the request task, which
 cancels the engine call and so the request's queued work. With ``timestamps`` the answer is JSON (or NDJSON
@@ -35,11 +35,11 @@ from ttsd.api.schemas import (
 )
 from ttsd.audio import AudioSpec
 from ttsd.controls import Controls
-from ttsd.engine import TTSEngine
 from ttsd.errors import Cancelled, InvalidControl
 from ttsd.metrics import Metrics
+from ttsd.pipeline.engine import TTSEngine
+from ttsd.pipeline.request import Speech, SpeechStream, SynthesisRequest
 from ttsd.subtitles import Timestamp, build_cues, to_srt, to_vtt
-from ttsd.synthesis import Speech, SpeechStream, SynthesisRequest
 
 router = APIRouter(tags=["speech"])
 

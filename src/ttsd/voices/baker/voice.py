@@ -9,7 +9,7 @@ sentences from the shared front end; :meth:`BakerVoice.encode` maps their pinyin
   ``-> list[AcousticResult]``; each control is a scalar or one value per item.
 * ``voice.vocode(mels) -> list[np.ndarray]``
 
-``ttsd.load_voice("baker").synthesize(text)`` runs text end to end (:mod:`ttsd.voices.synthesizer`).
+``ttsd.load_voice("baker").synthesize(text)`` runs text end to end (:mod:`ttsd.pipeline.local`).
 
 Batching contract: see :mod:`ttsd.voices.base`. Calls are blocking and not thread-safe.
 """

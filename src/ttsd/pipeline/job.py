@@ -31,10 +31,10 @@ from typing import TypeVar
 
 import numpy as np
 
-from ttsd.cache import CacheKey, SentenceCache, cache_key
 from ttsd.controls import Controls, with_prosody
 from ttsd.errors import DeadlineExceeded, QueueFull
-from ttsd.lane import Lane
+from ttsd.pipeline.cache import CacheKey, SentenceCache, cache_key
+from ttsd.pipeline.lane import Lane
 from ttsd.serving.batcher import RenderedFuture
 from ttsd.text.types import Frontend, Segment, Sentence
 from ttsd.voices.base import BatchItem, Rendered, Utterance

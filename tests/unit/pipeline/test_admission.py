@@ -1,11 +1,11 @@
-"""Admission by cost (ttsd.serving.admission): refusals before any work, priced against the drain rate."""
+"""Admission by cost (ttsd.pipeline.admission): refusals before any work, priced against the drain rate."""
 
 from __future__ import annotations
 
 import pytest
 
 from ttsd.errors import QueueFull
-from ttsd.serving.admission import Admission, AdmissionConfig
+from ttsd.pipeline.admission import Admission, AdmissionConfig
 
 
 def test_a_request_is_always_admitted_when_nothing_is_pending() -> None:

@@ -1,4 +1,4 @@
-"""The byte-bounded sentence LRU (ttsd.cache)."""
+"""The byte-bounded sentence LRU (ttsd.pipeline.cache)."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ttsd.cache import ENTRY_OVERHEAD_BYTES, CacheKey, SentenceCache, cache_key
 from ttsd.controls import Controls
 from ttsd.metrics import Metrics
+from ttsd.pipeline.cache import ENTRY_OVERHEAD_BYTES, CacheKey, SentenceCache, cache_key
 from ttsd.voices.base import Rendered, Utterance, VoiceInfo
 
 # Timing-independent: a loaded 2-core CI box must not turn slow examples into failures.

@@ -13,7 +13,7 @@ ModelScope's documented contract, the only one this module relies on (see docs/m
 
 plus, for discovering speakers, the model's ``get_voices()`` (or its ``voices/voices.json``). Emotions are
 requested with an SSML ``<emotion>`` element around the sentence; whether ttsfrd honours it is NOT verified.
-Where the pipeline comes from (this process or a Python 3.10 worker) is :mod:`ttsd.voices.sambert_pipeline`.
+Where the pipeline comes from (this process or a Python 3.10 worker) is :mod:`ttsd.voices.sambert.pipeline`.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ from ttsd.errors import BackendError, BackendUnavailable, InvalidControl, Unknow
 from ttsd.text.types import Budget, Sentence, Token
 from ttsd.voices.base import BatchItem, BatchOutput, FloatArray, Utterance, VoiceInfo
 from ttsd.voices.options import VoiceOptions
-from ttsd.voices.sambert_pipeline import (
+from ttsd.voices.sambert.pipeline import (
     DEFAULT_MODEL,
     SAMPLE_RATE,
     PipelineFactory,

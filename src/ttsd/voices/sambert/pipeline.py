@@ -3,7 +3,7 @@
 ModelScope's TTS front end (ttsfrd) is built for Python <= 3.10 only, while ttsd needs 3.11+. So besides
 loading ``modelscope.pipelines.pipeline(task=Tasks.text_to_speech, model=...)`` in this process (for an
 interpreter that can import it), :class:`WorkerPipeline` runs the same call in
-:mod:`ttsd.voices.sambert_worker` under another interpreter (the ``python`` option) and talks to it over
+:mod:`ttsd.voices.sambert.worker` under another interpreter (the ``python`` option) and talks to it over
 pipes. Both give a :class:`TTSPipeline`.
 
 Nothing here reads the environment. Offline use: a local directory is handed to ModelScope as is (it makes no
@@ -33,7 +33,7 @@ INSTALL_HINT = (
     "Python <= 3.10 only, so on ttsd's Python 3.11+ install it in a Python 3.10 environment and point the "
     "sambert 'python' option (TTSD_MODELSCOPE_PYTHON) at that interpreter (see docs/modelscope.md)"
 )
-WORKER_SCRIPT = Path(__file__).with_name("sambert_worker.py")
+WORKER_SCRIPT = Path(__file__).with_name("worker.py")
 # Import name -> package. kantts/ttsfrd come only from ModelScope's index (PyPI's "kantts" is unrelated).
 REQUIRED_MODULES: Mapping[str, str] = {
     "modelscope.pipelines": "modelscope",
@@ -63,9 +63,9 @@ class SambertConfig:
     * ``cache_dir``: ModelScope cache to resolve ids in (default: ModelScope's own default).
     * ``speakers``: override of the speaker list (comma-separated); default: what the model exposes.
     * ``emotions``: emotions accepted for every speaker (comma-separated; ``none`` = no emotions);
-      default: :data:`ttsd.voices.modelscope.KNOWN_EMOTIONS` per speaker.
+      default: :data:`ttsd.voices.sambert.voice.KNOWN_EMOTIONS` per speaker.
     * ``default_speaker``: speaker for requests that name none (default: the model's first voice).
-    * ``python``: run the pipeline in :mod:`ttsd.voices.sambert_worker` under this interpreter (one with
+    * ``python``: run the pipeline in :mod:`ttsd.voices.sambert.worker` under this interpreter (one with
       ModelScope's stack, Python <= 3.10) instead of in-process.
     * ``max_chars``: longest piece sent to the pipeline; longer sentences are cut at ，、 (default
       ``max_phonemes // 2``, about the same amount of speech as the Baker voice's phoneme budget).
@@ -148,7 +148,7 @@ class _ListedVoices:
 
 
 class WorkerPipeline:
-    """A :class:`TTSPipeline` served by ``sambert_worker.py`` under another interpreter (see its docstring).
+    """A :class:`TTSPipeline` served by ``worker.py`` under another interpreter (see its docstring).
 
     Same contract as the in-process pipeline; a failed call raises ``RuntimeError`` (the voice maps it to
     :class:`BackendError`). The process stops when this object is closed or garbage-collected.

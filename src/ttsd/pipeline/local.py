@@ -2,7 +2,7 @@
 
 ``Synthesizer.synthesize(text)`` is what ``ttsd synth`` and ``ttsd bench`` run and what a notebook calls:
 front end -> ``voice.encode`` -> ``voice.run_batch`` in batches -> pieces joined by
-:class:`~ttsd.voices.timeline.Timeline` (the same joining and timing the server does).
+:class:`~ttsd.pipeline.timeline.Timeline` (the same joining and timing the server does).
 """
 
 from __future__ import annotations
@@ -17,12 +17,12 @@ import numpy as np
 from ttsd.config import DEFAULT_MAX_PHONEMES
 from ttsd.controls import Controls
 from ttsd.paths import cache_dirs
+from ttsd.pipeline.timeline import Timeline
 from ttsd.subtitles import Timestamp
 from ttsd.text.types import Frontend, Segment, Sentence
 from ttsd.voices.base import BatchItem, FloatArray, IntArray, Rendered, Utterance, Voice
 from ttsd.voices.options import VoiceOptions
 from ttsd.voices.registry import NEEDS_TEXT_FRONTEND, load_family
-from ttsd.voices.timeline import Timeline
 
 # Items per forward pass in synthesize(); the serving layer forms its own batches.
 SYNTH_BATCH = 8

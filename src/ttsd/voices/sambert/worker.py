@@ -53,8 +53,8 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
 
 
 def _unshadow() -> None:
-    """Drop this file's directory from ``sys.path``: ttsd's ``modelscope.py`` lives there and would shadow
-    the real ``modelscope`` package."""
+    """Drop this file's directory from ``sys.path``: files there (e.g. ``pipeline.py``) could shadow
+    the real packages of the same name."""
     here = os.path.dirname(os.path.abspath(__file__))
     sys.path[:] = [entry for entry in sys.path if os.path.abspath(entry or os.curdir) != here]
 

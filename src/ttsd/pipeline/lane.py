@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 
 from ttsd.config import BatchConfig
 from ttsd.metrics import Metrics
-from ttsd.serving.admission import Admission, AdmissionConfig
+from ttsd.pipeline.admission import Admission, AdmissionConfig
 from ttsd.serving.batcher import Batcher
 from ttsd.serving.executors import Executor
 from ttsd.voices.base import Voice

@@ -3,11 +3,11 @@
 * lifecycle (:class:`State`: starting -> ready -> draining -> stopped, or failed), read by the probes and
   the CLI;
 * admission, in one place and before any work (:meth:`TTSEngine._admit`): state, length, deadline, voice,
-  controls (``voice.validate``) and cost (:mod:`ttsd.serving.admission`);
-* voice routing: every loaded family has its own lane (:mod:`ttsd.lane`); a request's ``voice`` picks a lane
+  controls (``voice.validate``) and cost (:mod:`ttsd.pipeline.admission`);
+* voice routing: every loaded family has its own lane (:mod:`ttsd.pipeline.lane`); a request's ``voice`` picks a lane
   and a speaker, OpenAI voice names map to the configured default;
-* the pipeline (:mod:`ttsd.job`: front-end stage -> cache -> batcher), joining and timing
-  (:mod:`ttsd.voices.timeline`), and the output stage (:mod:`ttsd.output`): routes get encoded bytes back.
+* the pipeline (:mod:`ttsd.pipeline.job`: front-end stage -> cache -> batcher), joining and timing
+  (:mod:`ttsd.pipeline.timeline`), and the output stage (:mod:`ttsd.pipeline.output`): routes get encoded bytes back.
 """
 
 from __future__ import annotations
@@ -22,20 +22,20 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from ttsd.audio import AudioSpec
-from ttsd.cache import SentenceCache
 from ttsd.config import BatchConfig
 from ttsd.controls import Controls
 from ttsd.errors import InvalidControl, ShuttingDown, TextTooLong, UnknownVoice
-from ttsd.job import Job, JobPlan
-from ttsd.lane import Lane, LoadedVoice
 from ttsd.metrics import Metrics
-from ttsd.output import ChunkEncoder, check_response_size, encode_whole
-from ttsd.serving.admission import AdmissionConfig, Ticket
+from ttsd.pipeline.admission import AdmissionConfig, Ticket
+from ttsd.pipeline.cache import SentenceCache
+from ttsd.pipeline.job import Job, JobPlan
+from ttsd.pipeline.lane import Lane, LoadedVoice
+from ttsd.pipeline.output import ChunkEncoder, check_response_size, encode_whole
+from ttsd.pipeline.request import AudioChunk, EncodedChunk, Speech, SpeechStream, SynthesisRequest, SynthesisResult
+from ttsd.pipeline.timeline import Timeline
 from ttsd.subtitles import Timestamp
-from ttsd.synthesis import AudioChunk, EncodedChunk, Speech, SpeechStream, SynthesisRequest, SynthesisResult
 from ttsd.text.types import Frontend, Segment
 from ttsd.voices.base import FloatArray, VoiceInfo
-from ttsd.voices.timeline import Timeline
 
 log = logging.getLogger(__name__)
 

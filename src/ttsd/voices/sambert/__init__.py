@@ -1,0 +1,1 @@
+"""The optional ModelScope Sambert-HifiGan backend (see docs/modelscope.md)."""
