@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ttsd.errors import InvalidMarkup, TextError, TextTooLong
-from ttsd.text.ssml import parse_ssml
+from ttsd.text.ssml import is_ssml, parse_ssml
 from ttsd.text.types import Segment
 
 PROPERTY = settings(max_examples=300, deadline=timedelta(seconds=5), suppress_health_check=[HealthCheck.too_slow])
@@ -136,6 +136,34 @@ def test_billion_laughs_is_refused() -> None:
     error = check(BILLION_LAUGHS)
     assert isinstance(error, InvalidMarkup)
     assert "DTDs and entity declarations" in error.message
+
+
+@pytest.mark.parametrize(
+    "markup",
+    [
+        "<!DOCTYPE speak><speak>你好</speak>",
+        '<?xml version="1.0"?><!DOCTYPE speak [<!ENTITY a "你好">]><speak>&a;</speak>',
+        "\ufeff  <!doctype speak><speak>你好</speak>",
+        '<!ENTITY a "你好">',
+        BILLION_LAUGHS,
+    ],
+)
+def test_a_declaration_at_the_start_is_markup_and_its_dtd_is_refused(markup: str) -> None:
+    """An XML declaration or a DOCTYPE makes the input markup (never read aloud as text), and the DTD is refused
+    with a message that says so; nothing is expanded."""
+    assert is_ssml(markup)
+    error = check(markup)
+    assert isinstance(error, InvalidMarkup)
+    if "<!DOCTYPE" in markup:
+        assert "DTDs and entity declarations" in error.message
+    assert "你好你好" not in error.message
+
+
+def test_an_xml_declaration_alone_is_markup() -> None:
+    assert is_ssml('<?xml version="1.0" encoding="UTF-8"?>\n<speak>你好</speak>')
+    assert is_ssml('<?xml version="1.0"?>你好')  # then refused: not a <speak> document
+    assert isinstance(check('<?xml version="1.0"?>你好'), InvalidMarkup)
+    assert not is_ssml("你好<speak>")
 
 
 @pytest.mark.timeout(30)

@@ -32,7 +32,9 @@ _T = TypeVar("_T")
 DEFAULT_MAX_DEPTH = 32
 MARKUP_FACTOR = 10  # the markup may be this many times max_chars (tags and attributes are not read)
 DEFAULT_MAX_PAUSE_S = 300.0  # all <break>s of one document together
-_SSML_START = re.compile(r"\A[\s\ufeff]*(?:<\?xml[^>]*\?>\s*)?<speak[\s>/]")
+# An XML declaration or a markup declaration (<!DOCTYPE, <!ENTITY) at the start also means markup: such a
+# document is parsed (and its DTD refused), never read aloud character by character.
+_SSML_START = re.compile(r"\A[\s\ufeff]*(?:<\?xml[\s?]|<!(?i:doctype|entity|element|attlist)|<speak[\s>/])")
 _BLOCKS = ("speak", "p", "s")
 _UNITS = ("say-as", "phoneme", "sub")
 _KNOWN_ATTRIBUTES = {
@@ -50,7 +52,8 @@ _WHITESPACE = re.compile(r"[ \t\r\n]+")
 
 
 def is_ssml(text: str) -> bool:
-    """Whether ``text`` is SSML: it starts (after whitespace, a BOM, an XML declaration) with ``<speak``."""
+    """Whether ``text`` is markup: it starts (after whitespace or a BOM) with ``<speak``, an XML declaration
+    (``<?xml …?>``) or a markup declaration (``<!DOCTYPE``, ``<!ENTITY`` …; refused by :func:`parse_ssml`)."""
     return _SSML_START.match(text) is not None
 
 
