@@ -9,19 +9,23 @@ given), for multi-voice tests.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Sequence
+import contextlib
+from collections.abc import AsyncGenerator, Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 
+from ttsd.audio import AudioSpec
 from ttsd.bootstrap import engine_config
 from ttsd.config import BatchConfig, Settings
 from ttsd.metrics import Metrics
 from ttsd.pipeline.admission import AdmissionConfig
 from ttsd.pipeline.engine import TTSEngine
 from ttsd.pipeline.lane import LoadedVoice
+from ttsd.pipeline.request import SynthesisRequest
 from ttsd.serving.executors import make_executor
+from ttsd.subtitles import Timestamp
 from ttsd.text.plain import PlainFrontend
 from ttsd.text.types import Segment
 from ttsd.voices.base import Utterance
@@ -120,3 +124,28 @@ async def wait_until(condition: Callable[[], bool], timeout_s: float = 5.0) -> N
     async with asyncio.timeout(timeout_s):
         while not condition():  # noqa: ASYNC110 - the state changes in other threads: nothing to await
             await asyncio.sleep(0.002)
+
+
+@dataclass(frozen=True, slots=True)
+class StreamedChunk:
+    """One chunk of a stream as the route sends it (16-bit PCM), and that audio as floats."""
+
+    index: int
+    pcm: bytes
+    timestamps: list[Timestamp]
+
+    @property
+    def audio(self) -> np.ndarray:
+        return np.frombuffer(self.pcm, dtype="<i2").astype(np.float32) / 32767.0
+
+
+async def stream_pcm(engine: TTSEngine, request: SynthesisRequest) -> AsyncGenerator[StreamedChunk, None]:
+    """The route's streaming path (``engine.open_stream``, 16-bit PCM), chunk by chunk; closing this generator
+    closes the stream (as a client that goes away does)."""
+    opened = await engine.open_stream(request, AudioSpec(format="pcm"))
+    index = 0
+    async with contextlib.aclosing(opened.chunks) as chunks:
+        async for chunk in chunks:
+            if chunk.data or chunk.timestamps:
+                yield StreamedChunk(index=index, pcm=chunk.data, timestamps=chunk.timestamps)
+                index += 1

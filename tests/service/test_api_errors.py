@@ -156,10 +156,10 @@ async def test_backend_failure_is_500_without_details() -> None:
 async def test_unexpected_exception_is_a_bare_500() -> None:
     async with running_service() as svc:
 
-        async def boom(_: object) -> None:
+        async def boom(*_: object) -> None:
             raise ZeroDivisionError("secret internals")
 
-        svc.engine.synthesize = boom  # type: ignore[method-assign, assignment]
+        svc.engine.speak = boom  # type: ignore[method-assign, assignment]
         response = await svc.client.post("/tts", json={"text": TEXT})
         error = assert_error(response, 500, "internal_error")
         assert "secret" not in response.text

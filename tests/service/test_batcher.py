@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from ttsd.config import BatchConfig
-from ttsd.errors import BackendError, DeadlineExceeded, QueueFull, ShuttingDown
+from ttsd.errors import BackendError, DeadlineExceeded, ShuttingDown
 from ttsd.metrics import Metrics
 from ttsd.serving.batcher import Batcher, RenderedFuture
 from ttsd.voices.base import BatchItem, BatchOutput, Rendered, Utterance
@@ -147,20 +147,27 @@ async def test_a_batch_never_mixes_buckets(make_batcher: Callable[..., Batcher],
     assert executor.batches[1:] == [("short", "short2"), ("long",)]
 
 
-async def test_queue_full_is_all_or_nothing(
+async def test_max_queue_is_a_capacity_to_wait_for_not_a_refusal(
     make_batcher: Callable[..., Batcher], executor: GateExecutor, metrics: Metrics
 ) -> None:
-    batcher = make_batcher(max_queue=4)
+    """Refusing is admission's job: the batcher's bound is awaited (room()), and submitting past it is a bug
+    that queues nothing (all or nothing)."""
+    batcher = make_batcher(max_queue=4, max_batch_size=1)
     first = await start_blocked(batcher, executor)
     queued = batcher.submit([item("a"), item("b"), item("c")], deadline=far())
-    with pytest.raises(QueueFull) as info:
+    await asyncio.wait_for(batcher.room(1), 1.0)  # one more fits: at once
+    with pytest.raises(RuntimeError, match="room"):
         batcher.submit([item("x"), item("y")], deadline=far())
-    assert info.value.retry_after_s >= 1.0
     assert batcher.queue_depth == 3
     assert sample(metrics, "ttsd_queue_depth") == 3
+    waiting = asyncio.create_task(batcher.room(2))
+    await asyncio.sleep(0.02)
+    assert not waiting.done()  # 3 + 2 > 4: waits for the queue to drain
     executor.gate.set()
-    await asyncio.gather(first, *queued)
-    assert sorted(t for batch in executor.batches for t in batch) == ["a", "b", "c", "first"]
+    await asyncio.wait_for(waiting, 1.0)
+    late = batcher.submit([item("x"), item("y")], deadline=far())
+    await asyncio.gather(first, *queued, *late)
+    assert sorted(t for batch in executor.batches for t in batch) == ["a", "b", "c", "first", "x", "y"]
 
 
 async def test_deadline_drops_queued_items(

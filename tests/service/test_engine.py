@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from tests.service.conftest import MakeService
-from tests.service.fakes import FakeService, assert_fake_audio, wait_until
+from tests.service.fakes import FakeService, assert_fake_audio, stream_pcm, wait_until
+from ttsd.audio import AudioSpec, to_int16
 from ttsd.config import BatchConfig
 from ttsd.controls import Controls
 from ttsd.errors import (
@@ -58,23 +59,23 @@ async def test_stream_concatenates_to_synthesize_and_leads(make_service: MakeSer
     n = len(svc.utterances(text))
     chunks = []
     batches_at_first_chunk = -1
-    async for chunk in svc.engine.stream(request(text)):
+    async for chunk in stream_pcm(svc.engine, request(text)):
         if chunk.index == 0:
             batches_at_first_chunk = len(svc.voice.batches)
         chunks.append(chunk)
     assert batches_at_first_chunk < n, "first chunk only came after every sentence was synthesized"
     assert [c.index for c in chunks] == list(range(n))
-    streamed = np.concatenate([c.audio for c in chunks])
+    streamed = b"".join(c.pcm for c in chunks)
     whole = await svc.engine.synthesize(request(text))
-    np.testing.assert_array_equal(streamed, whole.audio)
-    assert_fake_audio(svc, text, streamed)
+    assert streamed == to_int16(whole.audio).tobytes()
+    assert_fake_audio(svc, text, np.concatenate([c.audio for c in chunks]))
 
 
 async def test_closing_a_stream_cancels_the_rest(make_service: MakeService) -> None:
     batch = BatchConfig(max_batch_size=1, max_wait_ms=0.0)
     svc = await make_service(batch=batch, faults=FakeOptions(delay_ms_per_batch=30))
     text = "一。二。三。四。五。六。"
-    stream = svc.engine.stream(request(text))
+    stream = stream_pcm(svc.engine, request(text))
     first = await anext(stream)
     assert first.index == 0
     await stream.aclose()
@@ -103,7 +104,7 @@ async def test_admission_refuses_at_once_without_losing_others_work(make_service
     for i, outcome in enumerate(outcomes):
         if isinstance(outcome, QueueFull):
             assert f"第{i}个请求。" not in ran, "part of a refused request was synthesized"
-    lane = next(iter(svc.engine.lanes()))
+    lane, _ = svc.engine.resolve(None)
     assert lane.admission.pending_audio_s == 0  # every ticket released
 
 
@@ -188,7 +189,7 @@ async def test_validation_happens_before_any_work(make_service: MakeService) -> 
         await svc.engine.synthesize(request("长" * 11))
     assert (info.value.limit, info.value.length) == (10, 11)
     with pytest.raises(TextTooLong):
-        svc.engine.stream(request("长" * 11))
+        await svc.engine.open_stream(request("长" * 11), AudioSpec(format="pcm"))
     with pytest.raises(TextError):
         await svc.engine.synthesize(request("   "))
     assert svc.voice.batches == []
@@ -267,7 +268,7 @@ async def test_a_streams_first_chunk_comes_from_a_batch_of_its_head_alone(make_s
     assert len(heads) == 4
     batches_at_first_chunk = -1
     chunks = []
-    async for chunk in svc.engine.stream(request(text)):
+    async for chunk in stream_pcm(svc.engine, request(text)):
         if chunk.index == 0:
             batches_at_first_chunk = len(svc.voice.batches)
         chunks.append(chunk)

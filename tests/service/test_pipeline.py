@@ -11,14 +11,14 @@ import numpy as np
 import pytest
 
 from tests.service.conftest import MakeService
-from tests.service.fakes import assert_fake_audio, wait_until
+from tests.service.fakes import assert_fake_audio, stream_pcm, wait_until
 from ttsd.config import BatchConfig
 from ttsd.controls import Controls
 from ttsd.errors import BackendDead, DeadlineExceeded, InvalidControl, ShuttingDown, UnknownVoice
 from ttsd.pipeline.engine import State
 from ttsd.pipeline.request import SynthesisRequest
 from ttsd.text.plain import PlainFrontend
-from ttsd.text.types import Budget, Segment, Sentence
+from ttsd.text.types import Budgets, Segment, Sentence
 from ttsd.voices.fake import SAMPLE_RATE, id_samples
 from ttsd.voices.options import FakeOptions
 
@@ -65,7 +65,7 @@ async def test_streamed_timestamps_match_the_whole_response(make_service: MakeSe
     svc = await make_service()
     text = "第一句。第二句，还有。第三句！"
     whole = await svc.engine.synthesize(request(text))
-    streamed = [t async for chunk in svc.engine.stream(request(text)) for t in chunk.timestamps]
+    streamed = [t async for chunk in stream_pcm(svc.engine, request(text)) for t in chunk.timestamps]
     assert streamed == whole.timestamps
 
 
@@ -123,7 +123,7 @@ class _SlowFrontend(PlainFrontend):
         self.produced: list[float] = []
         self.lock = threading.Lock()
 
-    def sentences(self, source: str | Sequence[Segment], *, budget: Budget) -> Iterator[Sentence]:
+    def sentences(self, source: str | Sequence[Segment], *, budget: Budgets) -> Iterator[Sentence]:
         inner = super().sentences(source, budget=budget)
 
         def slowly() -> Iterator[Sentence]:
@@ -141,7 +141,7 @@ async def test_the_first_audio_does_not_wait_for_the_last_sentence(make_service:
     frontend = _SlowFrontend(per_sentence_s=0.05)
     svc.engine._frontend = frontend  # the stage under test; everything else is the real engine
     text = "。".join(f"第{n}句" for n in range(20)) + "。"
-    stream = svc.engine.stream(request(text))
+    stream = stream_pcm(svc.engine, request(text))
     first = await anext(stream)
     first_at = time.monotonic()
     assert first.index == 0
@@ -218,7 +218,7 @@ async def test_a_streams_deadline_bounds_progress_not_the_whole_stream(make_serv
     batch = BatchConfig(max_batch_size=1, max_wait_ms=0.0)
     svc = await make_service(batch=batch, faults=FakeOptions(delay_ms_per_batch=100))
     text = "。".join(f"第{n}句" for n in range(8)) + "。"  # about 0.8 s of model time, deadline 0.4 s
-    chunks = [chunk async for chunk in svc.engine.stream(request(text, timeout_s=0.4))]
+    chunks = [chunk async for chunk in stream_pcm(svc.engine, request(text, timeout_s=0.4))]
     assert len(chunks) == 8
     other = text.replace("句", "段")  # not in the sentence cache
     with pytest.raises(DeadlineExceeded):  # a whole answer is bounded as a whole

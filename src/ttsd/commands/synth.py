@@ -7,7 +7,6 @@ Examples: ``ttsd synth "你好，世界。" -o hello.wav``; ``echo 你好 | ttsd
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import sys
 import time
 from collections.abc import Sequence
@@ -31,7 +30,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-o", "--output", type=Path, default=Path("out.wav"), help="output file (out.wav)")
     parser.add_argument("--format", choices=FORMATS, default=None, help="default: from the output suffix")
     parser.add_argument("--voice", default="baker", help="voice family (baker, kokoro) or speaker (zm_yunjian)")
-    parser.add_argument("--ssml", action="store_true", help="the text is SSML (see docs/ssml.md)")
+    parser.add_argument(
+        "--ssml", action="store_true", help="the text is SSML (docs/ssml.md; text starting with <speak> is, anyway)"
+    )
     parser.add_argument("--subtitles", type=Path, default=None, help="also write subtitles (.srt or .vtt)")
     group = parser.add_argument_group("controls")
     group.add_argument("--speed", type=float, default=1.0, help="speaking rate, 0.25-4 (1.25 = 25%% faster)")
@@ -63,11 +64,9 @@ def run(args: argparse.Namespace) -> int:
                             variation=args.variation, seed=args.seed)  # fmt: skip
         text = read_text(args.text, args.file)
         start = time.perf_counter()
-        synthesizer, speaker = _load(args)
-        if speaker is not None:
-            controls = dataclasses.replace(controls, speaker=speaker)
+        synthesizer = _load(args)
         loaded = time.perf_counter()
-        speech = _synthesize(synthesizer, text, controls, ssml=args.ssml, quiet=args.quiet)
+        speech = _synthesize(synthesizer, text, controls, args=args)
         encoded = encode(speech.audio, speech.sample_rate, AudioSpec(format=fmt))
         if args.subtitles is not None:
             _write_subtitles(args.subtitles, speech.timestamps)
@@ -92,33 +91,29 @@ def _usage(message: str) -> Exception:
     return InvalidControl(message, param="format")
 
 
-def _load(args: argparse.Namespace) -> tuple[Synthesizer, str | None]:
-    """The voice's family loaded with the front end, and the speaker (for a speaker name such as zm_yunjian)."""
+def _load(args: argparse.Namespace) -> Synthesizer:
+    """The voice's family (``--voice`` may be a speaker such as zm_yunjian) loaded with the front end."""
     from ttsd.pipeline.local import load_voice
-    from ttsd.serving.executors import select_device
     from ttsd.voices.registry import family_of
 
-    device, _ = select_device(args.device)
-    family = family_of(args.voice)
-    synthesizer = load_voice(family, device=device, precision=args.precision, mode=args.mode,
-                             model_dir=args.model_dir, lexicon=args.lexicon, threads=args.threads)  # fmt: skip
-    return synthesizer, None if args.voice == family else args.voice
+    return load_voice(family_of(args.voice), device=args.device, precision=args.precision, mode=args.mode,
+                      model_dir=args.model_dir, lexicon=args.lexicon, threads=args.threads)  # fmt: skip
 
 
-def _synthesize(synthesizer: Synthesizer, text: str, controls: Controls, *, ssml: bool, quiet: bool) -> Speech:
-    """All sentences with a progress bar for long input (sentences joined and timed as the server does)."""
+def _synthesize(synthesizer: Synthesizer, text: str, controls: Controls, *, args: argparse.Namespace) -> Speech:
+    """All sentences with a progress bar for long input: the server's plan, per-sentence step and joining
+    (``ttsd.pipeline.local``), so the same SSML gives the same audio as from the server."""
     from tqdm import tqdm
 
-    from ttsd.text.ssml import parse_ssml
-
-    source = parse_ssml(text, max_chars=len(text)) if ssml else text
-    with tqdm(unit="sentence", disable=quiet) as bar:
+    with tqdm(unit="sentence", disable=args.quiet) as bar:
 
         def progress(done: int, total: int) -> None:
             bar.total = total
             bar.update(done)
 
-        return synthesizer.synthesize(source, controls, progress=progress)
+        return synthesizer.synthesize(
+            text, controls, input_type="ssml" if args.ssml else "auto", voice=args.voice, progress=progress
+        )
 
 
 def _write_subtitles(path: Path, timestamps: Sequence[Timestamp]) -> None:

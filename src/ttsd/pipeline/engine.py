@@ -2,12 +2,15 @@
 
 * lifecycle (:class:`State`: starting -> ready -> draining -> stopped, or failed), read by the probes and
   the CLI;
-* admission, in one place and before any work (:meth:`TTSEngine._admit`): state, length, deadline, voice,
-  controls (``voice.validate``) and cost (:mod:`ttsd.pipeline.admission`);
-* voice routing: every loaded family has its own lane (:mod:`ttsd.pipeline.lane`); a request's ``voice`` picks a lane
-  and a speaker, OpenAI voice names map to the configured default;
-* the pipeline (:mod:`ttsd.pipeline.job`: front-end stage -> cache -> batcher), joining and timing
-  (:mod:`ttsd.pipeline.timeline`), and the output stage (:mod:`ttsd.pipeline.output`): routes get encoded bytes back.
+* admission, in one place and before any work: the request's plan (:func:`ttsd.pipeline.plan.plan_request`:
+  length, deadline, voice, controls, cost), then its family lane's budget (:mod:`ttsd.pipeline.admission`),
+  the one point where work is refused;
+* voice routing: every loaded family has its own lane (:mod:`ttsd.pipeline.lane`); the voice table
+  (:class:`ttsd.pipeline.plan.VoiceTable`) maps a request's ``voice`` to a family and a speaker, OpenAI voice
+  names to the configured default;
+* the pipeline (:mod:`ttsd.pipeline.job`: front-end stage -> per-sentence step -> cache -> batcher), joining and
+  timing (:mod:`ttsd.pipeline.timeline`), and the output stage (:mod:`ttsd.pipeline.output`): routes get
+  encoded bytes back.
 """
 
 from __future__ import annotations
@@ -17,37 +20,34 @@ import enum
 import logging
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from ttsd.audio import AudioSpec
 from ttsd.config import BatchConfig
-from ttsd.controls import Controls
-from ttsd.errors import InvalidControl, ShuttingDown, TextTooLong, UnknownVoice
+from ttsd.errors import ShuttingDown
 from ttsd.metrics import Metrics
 from ttsd.pipeline.admission import AdmissionConfig, Ticket
 from ttsd.pipeline.cache import SentenceCache
-from ttsd.pipeline.job import Job, JobPlan
+from ttsd.pipeline.job import Job, Stages
 from ttsd.pipeline.lane import Lane, LoadedVoice
 from ttsd.pipeline.output import ChunkEncoder, check_response_size, encode_whole
-from ttsd.pipeline.request import AudioChunk, EncodedChunk, Speech, SpeechStream, SynthesisRequest, SynthesisResult
+from ttsd.pipeline.plan import RequestPlan, VoiceTable, plan_request
+from ttsd.pipeline.request import (
+    AudioChunk,
+    EncodedChunk,
+    EncodedSpeech,
+    SpeechStream,
+    SynthesisRequest,
+    SynthesisResult,
+)
 from ttsd.pipeline.timeline import Timeline
 from ttsd.subtitles import Timestamp
-from ttsd.text.types import Frontend, Segment
+from ttsd.text.types import Frontend
 from ttsd.voices.base import FloatArray, VoiceInfo
 
 log = logging.getLogger(__name__)
-
-# Audio seconds a character of input is priced at before its text is processed (Mandarin is read at about
-# 4-5 characters a second; markup and Latin text overestimate, which errs on the safe side).
-AUDIO_S_PER_CHAR = 0.25
-# OpenAI's voice names: accepted as "voice" and mapped to the default voice.
-OPENAI_VOICES = (
-    "alloy", "ash", "ballad", "cedar", "coral", "echo", "fable", "marin", "nova", "onyx", "sage", "shimmer", "verse"
-)  # fmt: skip
-# An SSML document may be this many times longer than the text limit (tags and attributes); its text may not.
-MARKUP_ALLOWANCE = 10
 
 
 class State(enum.Enum):
@@ -111,8 +111,7 @@ class TTSEngine:
         self._cache = SentenceCache(max_bytes=config.cache_bytes, metrics=metrics)
         self._pool = ThreadPoolExecutor(max_workers=config.frontend_workers, thread_name_prefix="ttsd-frontend")
         self._lanes: dict[str, Lane] = {}
-        self._names: dict[str, tuple[Lane, str | None]] = {}
-        self._default = ""
+        self._table = VoiceTable([])
         self._tasks: set[asyncio.Task[None]] = set()
         self.state = State.STARTING
         self.failure: BaseException | None = None
@@ -135,8 +134,7 @@ class TTSEngine:
                     on_depth=self._report_depth,
                 )
                 self._lanes[lane.name] = lane
-            self._names = _route_table(self._lanes)
-            self._default = self._default_voice()
+            self._table = VoiceTable([lane.voice for lane in self._lanes.values()], default=self._config.default_voice)
             if self._config.warmup:
                 await asyncio.get_running_loop().run_in_executor(self._pool, self._frontend.warmup)
             for lane in self._lanes.values():
@@ -148,7 +146,7 @@ class TTSEngine:
             return
         if self.state is State.STARTING:
             self.state = State.READY
-            log.info("ready: voices %s (default %s)", ", ".join(self._lanes), self._default)
+            log.info("ready: voices %s (default %s)", ", ".join(self._lanes), self._table.default)
 
     def fail(self, exc: BaseException) -> None:
         """Go ``failed`` (startup failed, or a model thread hung or died); the process should exit."""
@@ -207,158 +205,121 @@ class TTSEngine:
 
     @property
     def default_voice(self) -> str:
-        return self._default
+        return self._table.default
 
     def voices(self) -> list[VoiceInfo]:
         """The loaded families, the default voice's family first."""
-        default = self._names[self._default][0].name if self._default in self._names else ""
+        default = self._table.resolve(None)[0].info.name if self._table.families else ""
         return sorted((lane.voice.info for lane in self._lanes.values()), key=lambda info: info.name != default)
 
     def voice_names(self) -> list[str]:
-        return sorted(self._names)
-
-    def lanes(self) -> list[Lane]:
-        return list(self._lanes.values())
+        return self._table.names()
 
     @property
     def queue_depth(self) -> int:
         return sum(lane.batcher.queue_depth for lane in self._lanes.values())
 
-    # -- synthesis ---------------------------------------------------------------------------------------------
+    # -- synthesis ----------------------------------------------------------------------------------------------
 
     async def synthesize(self, request: SynthesisRequest) -> SynthesisResult:
         """Whole-text synthesis (PCM). Cancelling the awaiting task cancels this request's queued work."""
-        lane, controls, ticket = self._admit(request)
-        job = self._job(request, lane, controls, stream=False)
-        timeline = Timeline(sample_rate=lane.voice.sample_rate)
-        parts: list[FloatArray] = []
-        stamps: list[Timestamp] = []
-        try:
-            async for chunk in self._chunks(job, ticket, timeline):
-                parts.append(chunk.audio)
-                stamps.extend(chunk.timestamps)
-        finally:
-            job.close()
-            ticket.close()
-        audio = np.concatenate(parts) if len(parts) > 1 else parts[0]
-        self._count_done(lane, len(request.text), len(audio))
-        return SynthesisResult(
-            audio=audio,
-            sample_rate=lane.voice.sample_rate,
-            sentences=job.sentences,
-            characters=len(request.text),
-            cached_sentences=job.cached,
-            timestamps=stamps,
-            voice=lane.name,
-        )
+        return await self._synthesize(*self._admit(request, stream=False))
 
-    def stream(self, request: SynthesisRequest) -> AsyncGenerator[AudioChunk, None]:
-        """Sentence-by-sentence synthesis (PCM). Admission errors are raised here; text and queue errors by
-        the first ``anext()``. Closing the generator cancels this request's queued work."""
-        lane, controls, ticket = self._admit(request)
-        return self._stream(request, lane, controls, ticket)
-
-    async def speak(self, request: SynthesisRequest, spec: AudioSpec) -> Speech:
+    async def speak(self, request: SynthesisRequest, spec: AudioSpec) -> EncodedSpeech:
         """:meth:`synthesize`, encoded as ``spec`` asks (the route's one call for a whole response). A text
         whose audio would pass ``max_response_audio_s`` is refused before any work: it is for streaming."""
-        estimate = len(request.text) * AUDIO_S_PER_CHAR / request.controls.speed
-        check_response_size(estimate, spec, limit_s=self._config.max_response_audio_s)
-        result = await self.synthesize(request)
-        return Speech(encoded=await encode_whole(result.audio, result.sample_rate, spec), result=result)
+        plan = self._plan(request, stream=False)
+        check_response_size(plan.cost_s, spec, limit_s=self._config.max_response_audio_s)
+        result = await self._synthesize(plan, self._admission(plan))
+        return EncodedSpeech(encoded=await encode_whole(result.audio, result.sample_rate, spec), result=result)
 
     async def open_stream(self, request: SynthesisRequest, spec: AudioSpec) -> SpeechStream:
         """A stream whose first audio is ready: every error before it is raised here, so a route can still
         answer with an error status; later errors end the body early."""
-        lane, controls, ticket = self._admit(request)
-        job = self._job(request, lane, controls, stream=True)
-        chunks = self._chunks(job, ticket, Timeline(sample_rate=lane.voice.sample_rate))
+        plan, ticket = self._admit(request, stream=True)
+        run = _Run(job=self._job(plan), ticket=ticket, plan=plan)
+        chunks = self._chunks(run)
         try:
             first = await anext(chunks)
         except BaseException:
-            job.close()
-            ticket.close()
+            run.close()
             raise
         encoder = ChunkEncoder(source_rate=first.sample_rate, spec=spec)
-        body = self._encoded(first, chunks, encoder, _Stream(job=job, ticket=ticket, lane=lane, request=request))
-        return SpeechStream(encoder.media_type, encoder.sample_rate, body)
+        return SpeechStream(encoder.media_type, encoder.sample_rate, self._encoded(first, chunks, encoder, run))
 
     # -- internals ---------------------------------------------------------------------------------------------
 
-    def _admit(self, request: SynthesisRequest) -> tuple[Lane, Controls, Ticket]:
-        """Every check that needs no text processing, and the cost-based admission, in this order."""
+    def _admit(self, request: SynthesisRequest, *, stream: bool) -> tuple[RequestPlan, Ticket]:
+        plan = self._plan(request, stream=stream)
+        return plan, self._admission(plan)
+
+    def _plan(self, request: SynthesisRequest, *, stream: bool) -> RequestPlan:
+        """The request's plan: every check that needs no text processing, before any work."""
         if self.state is not State.READY:
             raise ShuttingDown(f"the service is {self.state.value}; retry shortly")
-        length = len(request.text)
-        limit = self._config.max_text_chars * (MARKUP_ALLOWANCE if _is_markup(request) else 1)
-        if length > limit:
-            what = "SSML document" if _is_markup(request) else "text"
-            raise TextTooLong(f"{what} is {length} characters long; the limit is {limit}", limit=limit, length=length)
-        if request.timeout_s is not None and not request.timeout_s > 0:
-            raise InvalidControl("timeout must be a positive number of seconds", param="timeout")
-        lane, speaker = self.resolve(request.voice)
-        controls = request.controls if speaker is None else _with_speaker(request.controls, speaker)
-        lane.voice.validate(controls)
-        ticket = lane.admission.admit(length * AUDIO_S_PER_CHAR / controls.speed)
-        return lane, controls, ticket
+        return plan_request(
+            request,
+            self._table,
+            max_text_chars=self._config.max_text_chars,
+            timeout_s=self._config.request_timeout_s,
+            now=asyncio.get_running_loop().time(),
+            stream=stream,
+        )
+
+    def _admission(self, plan: RequestPlan) -> Ticket:
+        """The one back-pressure point: the request's family lane admits its cost, or refuses (503) at once."""
+        return self._lanes[plan.main.family].admission.admit(plan.cost_s)
 
     def resolve(self, name: str | None) -> tuple[Lane, str | None]:
         """A voice name -> (lane, speaker). Blends (``a:0.6,b:0.4``) go to the lane of their first voice."""
-        key = self._default if name in (None, "", "default") or name.lower() in OPENAI_VOICES else name
-        found = self._names.get(key)
-        if found is None and (":" in key or "," in key):
-            first = key.split(",")[0].split(":")[0].strip()
-            lane = self._names.get(first, (None, None))[0]
-            found = (lane, key) if lane is not None else None
-        if found is None:
-            names = ", ".join(sorted(self._names))
-            raise UnknownVoice(f"unknown voice {name!r}; available: {names} (or an OpenAI voice name)")
-        return found
+        voice, speaker = self._table.resolve(name)
+        return self._lanes[voice.info.name], speaker
 
-    def _job(self, request: SynthesisRequest, lane: Lane, controls: Controls, *, stream: bool) -> Job:
-        loop = asyncio.get_running_loop()
-        timeout_s = min(request.timeout_s or self._config.request_timeout_s, self._config.request_timeout_s)
-        plan = JobPlan(
-            lane=lane,
-            controls=controls,
-            source=lambda: _parse(request, self.voice_names(), max_chars=self._config.max_text_chars),
-            route=self.resolve,
-            deadline=loop.time() + timeout_s,
-            timeout_s=timeout_s,
-            stream=stream,
-            variant=self._config.variant,
+    async def _synthesize(self, plan: RequestPlan, ticket: Ticket) -> SynthesisResult:
+        run = _Run(job=self._job(plan), ticket=ticket, plan=plan)
+        parts: list[FloatArray] = []
+        stamps: list[Timestamp] = []
+        try:
+            async for chunk in self._chunks(run):
+                parts.append(chunk.audio)
+                stamps.extend(chunk.timestamps)
+        finally:
+            run.close()
+        audio = np.concatenate(parts) if len(parts) > 1 else parts[0]
+        self._count_done(plan, len(audio))
+        return SynthesisResult(
+            audio=audio,
+            sample_rate=plan.main.voice.sample_rate,
+            sentences=run.job.sentences,
+            characters=len(plan.text),
+            cached_sentences=run.job.cached,
+            timestamps=stamps,
+            voice=plan.main.family,
         )
-        job = Job(plan=plan, frontend=self._frontend, pool=self._pool, cache=self._cache, tasks=self._tasks)
+
+    def _job(self, plan: RequestPlan) -> Job:
+        stages = Stages(table=self._table, lanes=self._lanes, frontend=self._frontend, pool=self._pool,
+                        cache=self._cache, tasks=self._tasks, variant=self._config.variant)  # fmt: skip
+        job = Job(plan=plan, stages=stages)
         job.start()
         return job
 
-    async def _chunks(self, job: Job, ticket: Ticket, timeline: Timeline) -> AsyncIterator[AudioChunk]:
-        """Pieces as timed audio chunks, each as soon as its own audio is ready."""
+    async def _chunks(self, run: _Run) -> AsyncIterator[AudioChunk]:
+        """The job's sentences as timed audio chunks at the response's rate, each as soon as its audio is ready."""
+        timeline = Timeline(sample_rate=run.plan.main.voice.sample_rate)
         index = 0
-        async for piece in job.pieces():
-            assert piece.rendered is not None
-            rate = piece.lane.voice.sample_rate
-            ticket.consume(len(piece.rendered.waveform) / rate)
-            out = timeline.add(piece.utterance, piece.rendered, gain=piece.gain)
-            yield AudioChunk(index=index, audio=out.audio, sample_rate=rate, timestamps=out.timestamps)
+        async for item in run.job.pieces():
+            assert item.rendered is not None
+            prepared = item.prepared
+            rate = prepared.voice.sample_rate
+            run.ticket.consume(len(item.rendered.waveform) / rate)
+            out = timeline.add(prepared.utterance, item.rendered, gain=prepared.gain, rate=rate)
+            yield AudioChunk(index=index, audio=out.audio, sample_rate=timeline.sample_rate, timestamps=out.timestamps)
             index += 1
 
-    async def _stream(
-        self, request: SynthesisRequest, lane: Lane, controls: Controls, ticket: Ticket
-    ) -> AsyncGenerator[AudioChunk, None]:
-        job = self._job(request, lane, controls, stream=True)
-        samples = 0
-        try:
-            async for chunk in self._chunks(job, ticket, Timeline(sample_rate=lane.voice.sample_rate)):
-                samples += len(chunk.audio)
-                yield chunk
-        finally:
-            job.close()
-            ticket.close()
-        self._count_done(lane, len(request.text), samples)
-
     async def _encoded(
-        self, first: AudioChunk, rest: AsyncIterator[AudioChunk], encoder: ChunkEncoder, stream: _Stream
-    ) -> AsyncIterator[EncodedChunk]:
+        self, first: AudioChunk, rest: AsyncIterator[AudioChunk], encoder: ChunkEncoder, run: _Run
+    ) -> AsyncGenerator[EncodedChunk, None]:
         """Encoded chunks as sentences arrive. However it ends (done, an error, the client gone and the
         generator finalized), the job is closed (its queued work dropped) and its ticket released, without
         awaiting anything in the cleanup."""
@@ -372,60 +333,25 @@ class TTSEngine:
             tail = await encoder.close()
             if tail:
                 yield EncodedChunk(data=tail, timestamps=[])
-            self._count_done(stream.lane, len(stream.request.text), samples)
+            self._count_done(run.plan, samples)
         finally:
-            stream.job.close()
-            stream.ticket.close()
+            run.close()
 
-    def _count_done(self, lane: Lane, characters: int, samples: int) -> None:
-        self._metrics.characters.labels(voice=lane.name).inc(characters)
-        self._metrics.audio_seconds.labels(voice=lane.name).inc(samples / lane.voice.sample_rate)
-
-    def _default_voice(self) -> str:
-        wanted = self._config.default_voice
-        if wanted is not None:
-            if wanted not in self._names:
-                raise UnknownVoice(f"default voice {wanted!r} is not loaded; loaded: {', '.join(self._names)}")
-            return wanted
-        return next(iter(self._lanes))
-
-
-def _route_table(lanes: dict[str, Lane]) -> dict[str, tuple[Lane, str | None]]:
-    names: dict[str, tuple[Lane, str | None]] = {}
-    for lane in lanes.values():
-        names[lane.name] = (lane, None)
-        for speaker in lane.voice.info.speakers:
-            names.setdefault(speaker, (lane, speaker))
-    return names
-
-
-def _with_speaker(controls: Controls, speaker: str) -> Controls:
-    return replace(controls, speaker=speaker)
-
-
-def _is_markup(request: SynthesisRequest) -> bool:
-    if request.input_type == "text":
-        return False
-    from ttsd.text.ssml import is_ssml
-
-    return request.input_type == "ssml" or is_ssml(request.text)
-
-
-def _parse(request: SynthesisRequest, voices: Sequence[str], *, max_chars: int) -> str | Sequence[Segment]:
-    """Plain text as it is; SSML (explicit, or ``auto`` and starting with ``<speak``) parsed to segments, whose
-    spoken text is held to ``max_chars`` (the markup itself may be :data:`MARKUP_ALLOWANCE` times longer)."""
-    if not _is_markup(request):
-        return request.text
-    from ttsd.text.ssml import parse_ssml
-
-    return parse_ssml(request.text, max_chars=max_chars, voices=voices)
+    def _count_done(self, plan: RequestPlan, samples: int) -> None:
+        family = plan.main.family
+        self._metrics.characters.labels(voice=family).inc(len(plan.text))
+        self._metrics.audio_seconds.labels(voice=family).inc(samples / plan.main.voice.sample_rate)
 
 
 @dataclass(frozen=True, slots=True)
-class _Stream:
-    """What an encoded stream must release when it ends, however it ends."""
+class _Run:
+    """One admitted request in progress: its plan, job and ticket; :meth:`close` releases both, however the
+    request ends (done, failed, cancelled, a stream's client gone), without awaiting anything."""
 
     job: Job
     ticket: Ticket
-    lane: Lane
-    request: SynthesisRequest
+    plan: RequestPlan
+
+    def close(self) -> None:
+        self.job.close()
+        self.ticket.close()

@@ -1,18 +1,21 @@
-"""One request on its way through the pipeline: front-end stage -> encode -> cache -> batcher -> in order.
+"""One request on its way through the pipeline: front-end stage -> per-sentence step -> cache -> batcher -> in
+order.
 
-A :class:`Job` runs a producer task that walks the front end's lazy sentence iterator on the front-end
-thread pool, one sentence per hop (normalization and G2P never run on the event loop, and a long text
-occupies a front-end worker for one sentence at a time, so a short request queued behind it waits at most one
-sentence). Each sentence is routed to its voice's lane (SSML may switch voices), encoded to ids, looked up in
-the cache, and its synthesis submitted at once: the first audio of a long text does not wait for its last
-sentence to be normalized. The consumer (:meth:`Job.pieces`) awaits the pieces in reading order.
+A :class:`Job` reads its :class:`~ttsd.pipeline.plan.RequestPlan` (decided at admission) and runs a producer
+task. Its first hop to the front-end thread pool reads the script (:func:`~ttsd.pipeline.plan.read_script`:
+SSML parsed, every ``<voice>`` resolved once) and starts the front end's lazy sentence iterator; each hop
+produces the sentences of one time slice. Each sentence goes through the one per-sentence step
+(:func:`~ttsd.pipeline.plan.prepare`: its section's ids, controls, gain and cache key), is looked up in the
+cache, and its synthesis is submitted to its family's lane at once: the first audio of a long text does not
+wait for its last sentence to be normalized. The consumer (:meth:`Job.pieces`) awaits them in reading order.
 
 * First audio first: a stream's producer waits for its first synthesized sentence before reading further, so
   the front end's work on the rest of a long text does not slow the first chunk down.
 * Slices: each hop to the pool produces the sentences the front end makes in one :data:`SLICE_S` slice
   (at least one), so a short text takes one hop and a long one yields the pool between slices.
-* Lookahead: at most :data:`LOOKAHEAD` pieces are produced ahead of the consumer, which bounds a stream's
-  memory and its share of the queue; a full queue makes the producer wait (the request was admitted), not fail.
+* Lookahead: at most :data:`LOOKAHEAD` sentences are produced ahead of the consumer, which bounds a stream's
+  memory and its share of the queue; a full batcher queue makes the producer wait for room
+  (:meth:`~ttsd.serving.batcher.Batcher.room`): the request was admitted, it is never refused half-way.
 * The deadline covers every stage: it is checked between sentences, and items still queued at it are dropped.
   For a whole answer it bounds the request; for a stream it bounds progress (each chunk sent restarts it), so a
   long audiobook chapter streams for as long as it takes while a stalled one still ends.
@@ -24,78 +27,61 @@ from __future__ import annotations
 import asyncio
 import math
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import TypeVar
 
 import numpy as np
 
-from ttsd.controls import Controls, with_prosody
-from ttsd.errors import DeadlineExceeded, QueueFull
-from ttsd.pipeline.cache import CacheKey, SentenceCache, cache_key
+from ttsd.errors import DeadlineExceeded
+from ttsd.pipeline.cache import CacheKey, SentenceCache
 from ttsd.pipeline.lane import Lane
+from ttsd.pipeline.plan import Prepared, RequestPlan, Script, VoiceTable, prepare, read_script
 from ttsd.serving.batcher import RenderedFuture
-from ttsd.text.types import Frontend, Segment, Sentence
-from ttsd.voices.base import BatchItem, Rendered, Utterance
+from ttsd.text.types import Frontend, Sentence
+from ttsd.voices.base import BatchItem, Rendered
 
 LOOKAHEAD = 8
 SLICE_S = 0.005
-_QUEUE_FULL_RETRY_S = 0.01
 _T = TypeVar("_T")
-_EMPTY = Rendered(np.zeros(0, dtype=np.float32), np.zeros(0, dtype=np.int64))
+EMPTY = Rendered(np.zeros(0, dtype=np.float32), np.zeros(0, dtype=np.int64))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Stages:
+    """What every job of one engine shares: the voice table, the lanes by family, the front end and its pool,
+    the sentence cache, the set of running producer tasks, and the cache-key variant."""
+
+    table: VoiceTable
+    lanes: Mapping[str, Lane]
+    frontend: Frontend
+    pool: ThreadPoolExecutor
+    cache: SentenceCache
+    tasks: set[asyncio.Task[None]]
+    variant: str
 
 
 @dataclass(slots=True, eq=False)
-class Piece:
-    """One sentence of a request: where it runs, with what, and (once ready) its audio."""
+class Scheduled:
+    """One sentence of a request on its way: the per-sentence step's result and (once ready) its audio."""
 
-    utterance: Utterance
-    lane: Lane
-    controls: Controls
-    gain: float
-    key: CacheKey | None
+    prepared: Prepared
     rendered: Rendered | None = None
     future: RenderedFuture | None = None
     cached: bool = False
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class JobPlan:
-    """What the engine decided before any work: the lane and controls of the request's own voice, the text
-    source (a string, or a thunk parsing markup on the front-end pool), and how to route ``<voice>`` switches."""
-
-    lane: Lane
-    controls: Controls
-    source: Callable[[], str | Sequence[Segment]]
-    route: Callable[[str], tuple[Lane, str | None]]
-    deadline: float
-    timeout_s: float
-    stream: bool
-    variant: str
-
-
 class Job:
     """See the module docstring. Create, :meth:`start`, iterate :meth:`pieces`, and always :meth:`close`."""
 
-    def __init__(
-        self,
-        *,
-        plan: JobPlan,
-        frontend: Frontend,
-        pool: ThreadPoolExecutor,
-        cache: SentenceCache,
-        tasks: set[asyncio.Task[None]],
-    ) -> None:
-        """``tasks``: the owner's set of running producer tasks (asyncio keeps only weak references to tasks:
-        a producer cancelled by :meth:`close` must stay referenced until it has finished)."""
+    def __init__(self, *, plan: RequestPlan, stages: Stages) -> None:
+        """``stages.tasks``: the owner's set of running producer tasks (asyncio keeps only weak references to
+        tasks: a producer cancelled by :meth:`close` must stay referenced until it has finished)."""
         self._plan = plan
-        self._tasks = tasks
+        self._stages = stages
         self._deadline = plan.deadline
-        self._frontend = frontend
-        self._pool = pool
-        self._cache = cache
-        self._queue: asyncio.Queue[Piece | BaseException | None] = asyncio.Queue()
+        self._queue: asyncio.Queue[Scheduled | BaseException | None] = asyncio.Queue()
         self._room = asyncio.Semaphore(LOOKAHEAD)
         self._shared: dict[CacheKey, RenderedFuture] = {}
         self._urgent_left = 1 if plan.stream else 0
@@ -106,20 +92,20 @@ class Job:
 
     def start(self) -> None:
         self._producer = asyncio.create_task(self._produce(), name="ttsd-frontend-stage")
-        self._tasks.add(self._producer)
-        self._producer.add_done_callback(self._tasks.discard)
+        self._stages.tasks.add(self._producer)
+        self._producer.add_done_callback(self._stages.tasks.discard)
 
-    async def pieces(self) -> AsyncIterator[Piece]:
-        """The pieces in order, each with its audio; raises the first error of any stage."""
+    async def pieces(self) -> AsyncIterator[Scheduled]:
+        """The sentences in order, each with its audio; raises the first error of any stage."""
         while True:
             item = await _before(self._next_item(), self._deadline)
             if item is None:
                 return
             if item.rendered is None:
-                assert item.future is not None  # set for every piece that is not cached
+                assert item.future is not None  # set for every sentence that is not cached
                 item.rendered = await _before(item.future, self._deadline)
-                if item.key is not None:
-                    self._cache.put(item.key, item.rendered)
+                if item.prepared.key is not None:
+                    self._stages.cache.put(item.prepared.key, item.rendered)
             self._room.release()
             if self._plan.stream:  # a stream's deadline is for progress: each chunk restarts it
                 self._deadline = asyncio.get_running_loop().time() + self._plan.timeout_s
@@ -137,7 +123,7 @@ class Job:
             elif not future.cancelled():
                 future.exception()  # mark a failure as seen: it was (or will never be) reported
 
-    async def _next_item(self) -> Piece | None:
+    async def _next_item(self) -> Scheduled | None:
         item = await self._queue.get()
         if isinstance(item, BaseException):
             raise item
@@ -147,84 +133,66 @@ class Job:
 
     async def _produce(self) -> None:
         try:
-            budget = self._plan.lane.voice.budget
-            sentences: Iterator[Sentence] | None = None
-
-            def first_slice() -> tuple[list[Sentence], bool]:
-                nonlocal sentences
-                sentences = iter(self._frontend.sentences(self._plan.source(), budget=budget))
-                return _slice(sentences)
-
-            batch, done = await self._hop(first_slice)
+            script, sentences, (batch, done) = await self._hop(self._first_slice)
             while True:
                 for sentence in batch:
                     await self._room.acquire()
-                    piece = await self._add(sentence)
-                    await self._first_audio_first(piece)
+                    item = await self._add(sentence, script)
+                    await self._first_audio_first(item)
                 if done:
                     break
                 self._check_deadline()
-                assert sentences is not None
                 batch, done = await self._hop(lambda: _slice(sentences))
             self._queue.put_nowait(None)
         except asyncio.CancelledError:
             raise
-        except BaseException as exc:  # the consumer re-raises it in order, after the pieces before it
+        except BaseException as exc:  # the consumer re-raises it in order, after the sentences before it
             self._queue.put_nowait(exc)
 
-    async def _first_audio_first(self, piece: Piece) -> None:
+    def _first_slice(self) -> tuple[Script, Iterator[Sentence], tuple[list[Sentence], bool]]:
+        """On the front-end pool: the script (markup parsed, voices resolved) and the first slice of sentences,
+        each section cut to its own family's budget."""
+        script = read_script(self._plan, self._stages.table)
+        sentences = iter(self._stages.frontend.sentences(script.source, budget=script.budgets))
+        return script, sentences, _slice(sentences)
+
+    async def _first_audio_first(self, item: Scheduled) -> None:
         """A stream's first synthesized sentence runs with the cores to itself: the front end does not read
         ahead (pure-Python work that competes for the CPU and the GIL) until that sentence's audio is ready."""
-        if not self._plan.stream or self._first_awaited or piece.future is None:
+        if not self._plan.stream or self._first_awaited or item.future is None:
             return
         self._first_awaited = True
-        await asyncio.wait([piece.future])
+        await asyncio.wait([item.future])
 
-    async def _add(self, sentence: Sentence) -> Piece:
-        lane, speaker = self._plan.route(sentence.voice) if sentence.voice else (self._plan.lane, None)
-        controls = self._controls(sentence, lane, speaker)
-        utterance = lane.voice.encode(sentence)
+    async def _add(self, sentence: Sentence, script: Script) -> Scheduled:
+        item = Scheduled(prepare(sentence, script, variant=self._stages.variant))
         self.sentences += 1
-        piece = Piece(utterance=utterance, lane=lane, controls=controls, gain=sentence.prosody.volume, key=None)
-        if not utterance.ids:
-            piece.rendered = _EMPTY  # a pure pause
+        key = item.prepared.key
+        if key is None:
+            item.rendered = EMPTY  # a pure pause
         else:
-            piece.key = cache_key(lane.voice.info, utterance, controls, variant=self._plan.variant)
-            piece.rendered = self._cache.get(piece.key)
-            piece.cached = piece.rendered is not None
-            self.cached += piece.cached
-            if piece.rendered is None:
-                piece.future = await self._submit(piece)
-        self._queue.put_nowait(piece)
-        return piece
+            item.rendered = self._stages.cache.get(key)
+            item.cached = item.rendered is not None
+            self.cached += item.cached
+            if item.rendered is None:
+                item.future = await self._submit(item.prepared, key)
+        self._queue.put_nowait(item)
+        return item
 
-    def _controls(self, sentence: Sentence, lane: Lane, speaker: str | None) -> Controls:
-        controls = self._plan.controls
-        if lane is not self._plan.lane or speaker is not None:
-            controls = replace(controls, speaker=speaker)
-            lane.voice.validate(controls)
-        unit = lane.voice.info.pitch_semitones
-        shift = sentence.prosody.pitch_st / unit if unit > 0 else 0.0
-        return with_prosody(controls, rate=sentence.prosody.rate, pitch_shift=shift)
-
-    async def _submit(self, piece: Piece) -> RenderedFuture:
-        assert piece.key is not None
-        shared = self._shared.get(piece.key)
+    async def _submit(self, prepared: Prepared, key: CacheKey) -> RenderedFuture:
+        shared = self._shared.get(key)
         if shared is not None:  # the same sentence twice in one request: synthesized once
             return shared
-        item = BatchItem(utterance=piece.utterance, controls=piece.controls)
-        while True:
-            self._check_deadline()
-            try:
-                # A stream's items wait for their turn behind its own earlier sentences: progress is enforced where
-                # the chunks are awaited (and closing the job drops them), not by a queue deadline.
-                deadline = math.inf if self._plan.stream else self._deadline
-                (future,) = piece.lane.batcher.submit([item], deadline=deadline, urgent=self._urgent_left)
-                break
-            except QueueFull:  # admitted already: wait for room rather than fail half-way through
-                await asyncio.sleep(_QUEUE_FULL_RETRY_S)
+        self._check_deadline()
+        batcher = self._stages.lanes[prepared.section.family].batcher
+        await _before(batcher.room(), self._deadline)  # admitted already: wait for room, never fail half-way
+        # A stream's items wait for their turn behind its own earlier sentences: progress is enforced where the
+        # chunks are awaited (and closing the job drops them), not by a queue deadline.
+        deadline = math.inf if self._plan.stream else self._deadline
+        item = BatchItem(utterance=prepared.utterance, controls=prepared.controls)
+        (future,) = batcher.submit([item], deadline=deadline, urgent=self._urgent_left)
         self._urgent_left = 0
-        self._shared[piece.key] = future
+        self._shared[key] = future
         return future
 
     def _check_deadline(self) -> None:
@@ -232,7 +200,7 @@ class Job:
             raise DeadlineExceeded("the request's deadline passed during text processing")
 
     async def _hop(self, fn: Callable[[], _T]) -> _T:
-        return await asyncio.get_running_loop().run_in_executor(self._pool, fn)
+        return await asyncio.get_running_loop().run_in_executor(self._stages.pool, fn)
 
 
 def _slice(iterator: Iterator[Sentence]) -> tuple[list[Sentence], bool]:

@@ -1,12 +1,12 @@
 """What a synthesis request is and what comes back: the engine's input and output value types.
 
 Routes build a :class:`SynthesisRequest`; the engine answers with a :class:`SynthesisResult` (PCM) or, through
-its output stage, a :class:`Speech` (encoded) / :class:`SpeechStream` (encoded chunks as sentences are ready).
+its output stage, a :class:`EncodedSpeech` (encoded) / :class:`SpeechStream` (encoded chunks as sentences are ready).
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -58,7 +58,7 @@ class AudioChunk:
 
 
 @dataclass(frozen=True, slots=True)
-class Speech:
+class EncodedSpeech:
     """An encoded whole response."""
 
     encoded: EncodedAudio
@@ -77,4 +77,4 @@ class SpeechStream:
 
     media_type: str
     sample_rate: int
-    chunks: AsyncIterator[EncodedChunk]
+    chunks: AsyncGenerator[EncodedChunk, None]

@@ -4,8 +4,11 @@ It owns the queue (length buckets), the clock (the event loop's ``loop.time()``)
 and turns policy decisions into executor calls and resolved futures. Contracts:
 
 * :meth:`Batcher.submit` is all-or-nothing: either every item of the call is queued, or none is and
-  :class:`QueueFull` (or :class:`ShuttingDown`) is raised at once. It returns one future per item, resolving
-  to that item's float32 waveform.
+  :class:`ShuttingDown` is raised at once. It returns one future per item, resolving to that item's float32
+  waveform.
+* ``max_queue`` is a capacity, not a refusal: the caller awaits :meth:`Batcher.room` before it submits (work
+  that reaches the batcher was admitted already; refusing happens once, at admission). Submitting past it is a
+  programming error (:class:`RuntimeError`).
 * Items still queued at their deadline are dropped; their futures fail with :class:`DeadlineExceeded` and
   never reach the model.
 * Cancelling an item's future removes it from the queue. A batch already running is not interrupted; results
@@ -22,14 +25,13 @@ import asyncio
 import contextlib
 import itertools
 import logging
-import math
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from ttsd.config import BatchConfig
 from ttsd.controls import Controls
-from ttsd.errors import BackendDead, BackendError, DeadlineExceeded, QueueFull, ShuttingDown, TTSError
+from ttsd.errors import BackendDead, BackendError, DeadlineExceeded, ShuttingDown, TTSError
 from ttsd.metrics import Metrics
 from ttsd.serving.executors import Executor
 from ttsd.serving.policy import Dispatch, PendingItem, bucket_of, next_batch, prune
@@ -38,10 +40,6 @@ from ttsd.voices.base import BatchItem, BatchOutput, IntArray, Rendered, Utteran
 log = logging.getLogger(__name__)
 
 RenderedFuture = asyncio.Future[Rendered]
-
-# Smoothing of the batch duration used for Retry-After estimates (weight of the newest batch).
-_EWMA_WEIGHT = 0.2
-_RETRY_AFTER_RANGE = (1.0, 60.0)
 
 
 @dataclass(slots=True, eq=False)
@@ -89,21 +87,20 @@ class Batcher:
         self._wake = asyncio.Event()
         self._idle = asyncio.Event()
         self._idle.set()
-        self._batch_seconds = 0.0
-
-    @property
-    def config(self) -> BatchConfig:
-        return self._config
+        self._has_room = asyncio.Event()
+        self._has_room.set()
 
     @property
     def queue_depth(self) -> int:
         """Items waiting (not counting the batch in flight)."""
         return len(self._queued)
 
-    @property
-    def busy(self) -> bool:
-        """Whether a batch is running."""
-        return self._in_flight is not None
+    async def room(self, count: int = 1) -> None:
+        """Return once ``count`` more items fit under ``max_queue`` (at once when they do, or when the batcher
+        stopped accepting: :meth:`submit` then says why). Submit right after it, with no ``await`` between."""
+        while self._accepting and len(self._queued) + count > self._config.max_queue:
+            self._has_room.clear()
+            await self._has_room.wait()
 
     async def start(self) -> None:
         """Start the loop (idempotent). Must be called on the event loop that will call submit()."""
@@ -116,16 +113,13 @@ class Batcher:
         The first ``urgent`` items are urgent (see :class:`~ttsd.serving.policy.PendingItem`): they run as soon
         as the executor is free, in batches of urgent items only. A stream marks its first sentence urgent.
 
-        Raises :class:`ShuttingDown` after :meth:`drain` began and :class:`QueueFull` when the items do not
-        fit under ``max_queue`` (with a ``retry_after_s`` estimate).
+        Raises :class:`ShuttingDown` after :meth:`drain` began; :class:`RuntimeError` when the items do not fit
+        under ``max_queue`` (await :meth:`room` first).
         """
         if not self._accepting:
             raise ShuttingDown("the service is shutting down")
         if len(self._queued) + len(items) > self._config.max_queue:
-            raise QueueFull(
-                f"the server is busy ({len(self._queued)} items queued); retry later",
-                retry_after_s=self._retry_after(len(items)),
-            )
+            raise RuntimeError(f"submit() past max_queue ({len(self._queued)} queued): await room() first")
         loop = asyncio.get_running_loop()
         now = loop.time()
         futures: list[RenderedFuture] = []
@@ -150,6 +144,7 @@ class Batcher:
     async def drain(self, timeout_s: float) -> None:
         """Refuse new items, let queued and running work finish within ``timeout_s``, then :meth:`stop`."""
         self._accepting = False
+        self._has_room.set()  # whoever waits for room learns from submit() that the batcher is shutting down
         self._wake.set()
         if self._loop_task is not None:
             try:
@@ -289,16 +284,6 @@ class Batcher:
             m.real_time_factor.labels(voice=voice).observe((output.acoustic_seconds + output.vocoder_seconds) / audio_s)
         if self._on_batch is not None:
             self._on_batch(audio_s=audio_s, model_s=wall_s)
-        if self._batch_seconds == 0.0:
-            self._batch_seconds = wall_s
-        else:
-            self._batch_seconds += _EWMA_WEIGHT * (wall_s - self._batch_seconds)
-
-    def _retry_after(self, incoming: int) -> float:
-        """Rough time until the queue has room: batches ahead x recent batch duration, clamped."""
-        batches = math.ceil((len(self._queued) + incoming) / self._config.max_batch_size)
-        low, high = _RETRY_AFTER_RANGE
-        return min(high, max(low, batches * self._batch_seconds))
 
     def _fail_all_queued(self, exc: Exception) -> None:
         for entry in self._queued.values():
@@ -320,6 +305,8 @@ class Batcher:
             self._idle.set()
         else:
             self._idle.clear()
+        if len(self._queued) < self._config.max_queue or not self._accepting:
+            self._has_room.set()
         self._wake.set()
 
 

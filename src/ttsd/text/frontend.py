@@ -26,7 +26,7 @@ from ttsd.text.plan import Part, Unit, plan
 from ttsd.text.polyphone import PolyphoneModel
 from ttsd.text.sayas import read_say_as
 from ttsd.text.tokens import build_tokens
-from ttsd.text.types import Budget, Segment, Sentence, Token
+from ttsd.text.types import Budget, Budgets, Segment, Sentence, Token, budget_of
 
 _NOTHING = (
     "text contains nothing pronounceable after normalization: "
@@ -67,7 +67,7 @@ class TextFrontend:
         """The whole text normalized (numbers, dates, units... in Chinese characters)."""
         return self._normalizer.normalize(text)
 
-    def sentences(self, source: str | Sequence[Segment], *, budget: Budget) -> Iterator[Sentence]:
+    def sentences(self, source: str | Sequence[Segment], *, budget: Budgets) -> Iterator[Sentence]:
         """Sentences in reading order, each normalized and read only when asked for.
 
         Raises :class:`TextError` (on the first ``next()``) when nothing in the input can be spoken.
@@ -100,10 +100,14 @@ class TextFrontend:
         """Phones of already-normalized ``text`` without splitting (may exceed ``max_phonemes``)."""
         return self._g2p.phonemes(text)
 
-    def _read_unit(self, unit: Unit, budget: Budget) -> Iterator[Sentence]:
+    def _read_unit(self, unit: Unit, budget: Budgets) -> Iterator[Sentence]:
         tokens = _trim(self._tokens(unit.parts)) if unit.parts else []
         yield from unit_sentences(
-            tokens, budget=budget, pause_after_s=unit.pause_after_s, prosody=unit.prosody, voice=unit.voice
+            tokens,
+            budget=budget_of(budget, unit.voice),
+            pause_after_s=unit.pause_after_s,
+            prosody=unit.prosody,
+            voice=unit.voice,
         )
 
     def _tokens(self, parts: Sequence[Part]) -> list[Token]:

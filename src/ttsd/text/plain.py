@@ -14,7 +14,7 @@ from collections.abc import Iterator, Sequence
 from ttsd.errors import TextError
 from ttsd.text.cutting import unit_sentences
 from ttsd.text.plan import Part, Unit, plan
-from ttsd.text.types import Budget, Segment, Sentence, Token
+from ttsd.text.types import Budgets, Segment, Sentence, Token, budget_of
 
 _PUNCTUATION = frozenset("，。、；：！？,.;:!?…「」『』（）()“”‘’\"'《》〈〉—-~·")
 
@@ -29,7 +29,7 @@ def char_token(ch: str) -> Token:
 class PlainFrontend:
     """See the module docstring."""
 
-    def sentences(self, source: str | Sequence[Segment], *, budget: Budget) -> Iterator[Sentence]:
+    def sentences(self, source: str | Sequence[Segment], *, budget: Budgets) -> Iterator[Sentence]:
         units = plan(source)
         if not any(t.syllables for unit in units for part in unit.parts for t in _part_tokens(part)):
             raise TextError("the text contains nothing to synthesize")
@@ -38,11 +38,15 @@ class PlainFrontend:
     def warmup(self) -> None:
         """Nothing to load."""
 
-    def _iterate(self, units: list[Unit], budget: Budget) -> Iterator[Sentence]:
+    def _iterate(self, units: list[Unit], budget: Budgets) -> Iterator[Sentence]:
         for unit in units:
             tokens = [t for part in unit.parts for t in _part_tokens(part)]
             yield from unit_sentences(
-                tokens, budget=budget, pause_after_s=unit.pause_after_s, prosody=unit.prosody, voice=unit.voice
+                tokens,
+                budget=budget_of(budget, unit.voice),
+                pause_after_s=unit.pause_after_s,
+                prosody=unit.prosody,
+                voice=unit.voice,
             )
 
 

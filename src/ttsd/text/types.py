@@ -11,7 +11,7 @@ voice spent reading them.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -127,12 +127,22 @@ class Budget:
         return self.overhead + sum(self.per_token(t) for t in tokens)
 
 
+Budgets = Budget | Mapping[str | None, Budget]
+"""One budget for every sentence, or one per voice name (a segment's ``voice``; ``None``: the request's own)."""
+
+
+def budget_of(budget: Budgets, voice: str | None) -> Budget:
+    """The budget a sentence read for ``voice`` is cut to."""
+    return budget if isinstance(budget, Budget) else budget[voice]
+
+
 class Frontend(Protocol):
     """What the engine needs from a text front end (one per process, shared by every voice). Thread-safe."""
 
-    def sentences(self, source: str | Sequence[Segment], *, budget: Budget) -> Iterator[Sentence]:
-        """Sentences in reading order, produced lazily (one normalized and read per ``next()``); raises
-        :class:`ttsd.errors.TextError` (from the first ``next()``) when nothing in ``source`` is pronounceable."""
+    def sentences(self, source: str | Sequence[Segment], *, budget: Budgets) -> Iterator[Sentence]:
+        """Sentences in reading order, produced lazily (one normalized and read per ``next()``), each cut to its
+        voice's budget; raises :class:`ttsd.errors.TextError` (from the first ``next()``) when nothing in
+        ``source`` is pronounceable."""
         ...
 
     def warmup(self) -> None:

@@ -38,7 +38,7 @@ from ttsd.controls import Controls
 from ttsd.errors import Cancelled, InvalidControl
 from ttsd.metrics import Metrics
 from ttsd.pipeline.engine import TTSEngine
-from ttsd.pipeline.request import Speech, SpeechStream, SynthesisRequest
+from ttsd.pipeline.request import EncodedSpeech, SpeechStream, SynthesisRequest
 from ttsd.subtitles import Timestamp, build_cues, to_srt, to_vtt
 
 router = APIRouter(tags=["speech"])
@@ -149,7 +149,7 @@ async def _answer(request: Request, engine: TTSEngine, job: _Job) -> Response:
     return Response(content=speech.encoded.data, media_type=speech.encoded.media_type, headers=_headers(speech, job))
 
 
-def _headers(speech: Speech, job: _Job) -> dict[str, str]:
+def _headers(speech: EncodedSpeech, job: _Job) -> dict[str, str]:
     fmt = job.spec.format
     return {
         "Content-Disposition": f'inline; filename="speech.{"wav" if fmt == "ulaw" else fmt}"',
@@ -173,7 +173,7 @@ def _subtitles(stamps: list[Timestamp], fmt: str | None) -> str | None:
     return to_srt(cues) if fmt == "srt" else to_vtt(cues)
 
 
-def _timed_json(speech: Speech, job: _Job) -> TimedSpeechJSON:
+def _timed_json(speech: EncodedSpeech, job: _Job) -> TimedSpeechJSON:
     stamps = speech.result.timestamps
     return TimedSpeechJSON(
         audio=base64.b64encode(speech.encoded.data).decode("ascii"),
@@ -186,7 +186,7 @@ def _timed_json(speech: Speech, job: _Job) -> TimedSpeechJSON:
     )
 
 
-def _audio_json(speech: Speech) -> AudioJSON:
+def _audio_json(speech: EncodedSpeech) -> AudioJSON:
     return AudioJSON(
         audio=base64.b64encode(speech.encoded.data).decode("ascii"),
         format=speech.encoded.format,

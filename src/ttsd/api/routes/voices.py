@@ -7,7 +7,8 @@ from fastapi import APIRouter
 from ttsd.api.deps import EngineDep
 from ttsd.api.schemas import OPENAI_MODELS, ModelCard, ModelList, VoiceCard, VoiceList
 from ttsd.errors import ShuttingDown
-from ttsd.pipeline.engine import OPENAI_VOICES, TTSEngine
+from ttsd.pipeline.engine import TTSEngine
+from ttsd.pipeline.plan import OPENAI_VOICES
 from ttsd.voices.base import VoiceInfo
 
 router = APIRouter(tags=["voices"])
