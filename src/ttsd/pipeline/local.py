@@ -61,7 +61,8 @@ class Synthesizer:
     """A voice (and any family a ``<voice>`` switches to) with its front end. Blocking; not thread-safe."""
 
     def __init__(self, *, voice: Voice, frontend: Frontend, load: Callable[[str], Voice] | None = None) -> None:
-        """``load(family)`` loads another family for a ``<voice>`` switch (``None``: such a switch is refused)."""
+        """``load(name)`` loads the family of a ``<voice name>`` switched to (``None``: such a switch is refused;
+        a name no family knows raises :class:`~ttsd.errors.UnknownVoice`)."""
         self.voice = voice
         self.frontend = frontend
         self._load = load
@@ -125,13 +126,12 @@ class Synthesizer:
             try:
                 self._table.resolve(name)
             except UnknownVoice:
-                family = family_of(name)  # an unknown name raises UnknownVoice here
                 if self._load is None:
                     raise UnknownVoice(
-                        f"<voice name={name!r}> needs the {family} family, which this synthesizer did not load: "
-                        "use ttsd.load_voice (it loads switched-to families on demand)"
+                        f"<voice name={name!r}> is not a voice of the {self.voice.info.name} family this synthesizer "
+                        "holds (ttsd.load_voice loads the family of a switched-to voice on demand)"
                     ) from None
-                self._table.add(self._load(family))
+                self._table.add(self._load(name))
 
     def _render(self, prepared: list[Prepared], progress: Callable[[int, int], None] | None) -> list[Rendered]:
         """Every sentence's audio, in order: consecutive sentences of one family in batches, pauses silent."""
@@ -195,4 +195,4 @@ def load_voice(
     voice = load_family(name, options)
     lexicon_path = Path(lexicon) if lexicon is not None else None
     frontend = build_frontend(name, lexicon=lexicon_path, cache_dir=cache_dirs(options.model_dir).root)
-    return Synthesizer(voice=voice, frontend=frontend, load=lambda family: load_family(family, options))
+    return Synthesizer(voice=voice, frontend=frontend, load=lambda other: load_family(family_of(other), options))
