@@ -29,11 +29,12 @@ PARAGRAPH = ROOT / "src" / "ttsd" / "data" / "bench_paragraph.txt"
 def _sentences(text: str) -> list[object]:
     from pypinyin import Style, lazy_pinyin
 
-    from ttsd.text.split import split_sentences
+    from ttsd.text.plan import plan
     from ttsd.text.types import Sentence, Token
 
     out: list[object] = []
-    for piece, pause in split_sentences(text):
+    for unit in plan(text):  # the front end's sentence units (string work only: no normalizer, no G2P)
+        piece, pause = "".join(part.text for part in unit.parts).strip(), unit.pause_after_s
         han = [c for c in piece if "\u4e00" <= c <= "\u9fff"]
         readings = iter(lazy_pinyin(han, style=Style.TONE3, neutral_tone_with_five=True))
         tokens = tuple(

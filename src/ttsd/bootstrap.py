@@ -1,9 +1,10 @@
 """The composition root: the only module that knows both :class:`~ttsd.config.Settings` and the voice registry.
 
 ``ttsd serve`` (and tests that want the real wiring) call :func:`build_engine`; it turns settings into typed
-options objects and returns an engine that loads its voices when started. Below this module nothing sees
+options objects and returns an engine that loads its voices when started. Below the API nothing sees
 Settings: the engine gets an :class:`~ttsd.pipeline.engine.EngineConfig`, voices a
-:class:`~ttsd.voices.options.VoiceOptions`, the batcher a :class:`~ttsd.config.BatchConfig`.
+:class:`~ttsd.voices.options.VoiceOptions`, the batcher a :class:`~ttsd.config.BatchConfig`; the API
+(:func:`ttsd.api.app.create_app`) reads its HTTP limits, pages and docs settings from Settings itself.
 """
 
 from __future__ import annotations

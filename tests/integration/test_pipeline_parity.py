@@ -49,7 +49,7 @@ def kokoro() -> Voice:
 @pytest.fixture
 async def engine(voice: BakerVoice, kokoro: Voice, synthesizer: Synthesizer) -> AsyncIterator[TTSEngine]:
     """The server's engine over the same two voices and front end, Baker the default."""
-    config = EngineConfig(warmup=False, batch=BatchConfig(max_wait_ms=0.0), max_text_chars=5000)
+    config = EngineConfig(warmup=False, batch=BatchConfig(max_wait_ms=0.0), max_text_chars=5000, request_timeout_s=1800)
     loaded = [LoadedVoice(voice=v, executor=make_executor("cpu", v)) for v in (voice, kokoro)]
     served = TTSEngine(config=config, metrics=Metrics(), frontend=synthesizer.frontend, load=lambda: loaded)
     await served.start()
@@ -71,12 +71,34 @@ async def test_the_python_api_and_the_server_agree_on_ssml(
     assert [t.text for t in speech.timestamps] == [t.text for t in served.timestamps]
 
 
+def test_a_long_unpunctuated_section_in_kokoro_under_baker_is_cut_to_kokoros_budget(
+    voice: BakerVoice, kokoro: Voice, synthesizer: Synthesizer
+) -> None:
+    """Every one of the 1,200 characters reaches Kokoro, in pieces within Kokoro's own budget (not Baker's),
+    each encoded whole: nothing can be truncated."""
+    from ttsd.pipeline.plan import VoiceTable, plan_request, prepare, read_script
+
+    table = VoiceTable([voice, kokoro])
+    plan = plan_request(SynthesisRequest(text=_long_markup(), input_type="ssml"), table, max_text_chars=5000)
+    script = read_script(plan, table)
+    prepared = [prepare(s, script) for s in synthesizer.frontend.sentences(script.source, budget=script.budgets)]
+    theirs = [p for p in prepared if p.section.family == "kokoro"]
+    assert "".join(t.text for p in theirs for t in p.utterance.sentence.tokens) == UNPUNCTUATED  # type: ignore[union-attr]
+    assert all(len(p.utterance.ids) <= kokoro.budget.limit for p in theirs)
+    assert max(len(p.utterance.ids) for p in theirs) > voice.budget.limit  # cut to Kokoro's budget, not Baker's
+    assert all(p.utterance.spans[-1][1] <= len(p.utterance.ids) for p in theirs)
+
+
+@pytest.mark.slow  # about 250 s of Kokoro audio: minutes of CPU
+@pytest.mark.timeout(1800)
 async def test_a_long_unpunctuated_section_in_kokoro_under_baker_is_spoken_whole(engine: TTSEngine) -> None:
-    """Cut to Kokoro's own budget (not Baker's), every character of the 1,200 gets its audio."""
-    markup = f'<speak>开始。<voice name="zf_xiaobei">{UNPUNCTUATED}</voice></speak>'
-    result = await engine.synthesize(SynthesisRequest(text=markup, input_type="ssml", timeout_s=600))
-    spoken = [t for t in result.timestamps if t.text in UNPUNCTUATED or t.text == "。"]
+    """Through the server's engine, every character of the 1,200 gets its audio."""
+    result = await engine.synthesize(SynthesisRequest(text=_long_markup(), input_type="ssml", timeout_s=1800))
     assert "".join(t.text for t in result.timestamps) == "开始。" + UNPUNCTUATED
-    assert all(t.end > t.start for t in spoken if t.text != "。")
+    assert all(t.end > t.start for t in result.timestamps if t.text in UNPUNCTUATED)
     assert result.duration_s > len(UNPUNCTUATED) / 10  # at most 10 characters a second: nothing was dropped
     assert result.timestamps[-1].end <= result.duration_s
+
+
+def _long_markup() -> str:
+    return f'<speak>开始。<voice name="zf_xiaobei">{UNPUNCTUATED}</voice></speak>'

@@ -77,11 +77,6 @@ class Admission:
         window = self._config.window_s
         return sum(min(t.remaining_s, window) for t in self._tickets)
 
-    @property
-    def drain_rate(self) -> float:
-        """Audio seconds produced per second of model time (recent average)."""
-        return self._rate
-
     def backlog_s(self) -> float:
         """Seconds of model time the admitted, unfinished work is estimated to need."""
         return self.pending_audio_s / self._rate

@@ -6,19 +6,19 @@ its invariants directly (``tests/unit/serving/test_policy.py``); ``docs/batching
 
 Invariants of a :class:`Dispatch` returned by :func:`next_batch`:
 
-* all its items come from one *lane* and are a prefix of that lane's live (unexpired) items, in FIFO order. A
-  lane is the items of one bucket with the same ``urgent`` flag, so a batch never mixes buckets, and urgent
+* all its items come from one *tier* and are a prefix of that tier's live (unexpired) items, in FIFO order. A
+  tier is the items of one bucket with the same ``urgent`` flag, so a batch never mixes buckets, and urgent
   items (a stream's first sentence) never share a batch with ordinary ones;
 * it holds at most ``max_batch_size`` items;
 * its padded cost (largest ``frames`` x item count) is at most ``max_batch_frames``, except a batch of one
   item that alone exceeds the cap (it runs alone rather than never);
 * no item in it has reached its deadline at ``now``;
-* an urgent lane is always due (it never waits ``max_wait_ms`` for company);
-* among the lanes that are due, the one whose head has the smallest :func:`priority_key` goes first (ties:
+* an urgent tier is always due (it never waits ``max_wait_ms`` for company);
+* among the tiers that are due, the one whose head has the smallest :func:`priority_key` goes first (ties:
   lower ``seq``). The key is the head's arrival time plus ``overtake_s_per_frame`` x its estimated frames (0
   for urgent items): short items overtake long ones that arrived a little earlier, but every key is finite and
   fixed at arrival, and an item arriving later than ``key`` has a larger key, so an item's wait is bounded by
-  the work that arrived before its lane head's key (no starvation; see ``docs/batching.md``).
+  the work that arrived before its tier head's key (no starvation; see ``docs/batching.md``).
 """
 
 from __future__ import annotations
@@ -55,7 +55,7 @@ Buckets = Mapping[int, Sequence[PendingItem]]
 
 @dataclass(frozen=True, slots=True)
 class Dispatch:
-    """Run ``items`` (from bucket ``bucket``, one lane of it) now; ``padded_frames`` is their padded cost."""
+    """Run ``items`` (from bucket ``bucket``, one tier of it) now; ``padded_frames`` is their padded cost."""
 
     bucket: int
     items: tuple[PendingItem, ...]
@@ -96,7 +96,7 @@ def padded_frames(items: Sequence[PendingItem]) -> int:
 
 
 def priority_key(item: PendingItem, cfg: BatchConfig) -> tuple[float, int]:
-    """Order among due lanes (smaller first): arrival time, delayed by the item's estimated cost.
+    """Order among due tiers (smaller first): arrival time, delayed by the item's estimated cost.
 
     ``enqueued_at + overtake_s_per_frame * frames`` for ordinary items, ``enqueued_at`` for urgent ones; ``seq``
     breaks ties. Fixed at arrival, and never earlier than the arrival time.
@@ -131,35 +131,35 @@ def prune(buckets: Buckets, *, now: float, cancelled: Set[int] = frozenset()) ->
 def next_batch(buckets: Buckets, now: float, cfg: BatchConfig, *, executor_idle: bool) -> Decision:
     """Decide what to run at ``now``. See the module docstring for the invariants.
 
-    Each bucket splits into two lanes: its urgent items and the others, each in FIFO order. A lane's
+    Each bucket splits into two tiers: its urgent items and the others, each in FIFO order. A tier's
     candidate batch is its longest FIFO prefix of live items that fits both ``max_batch_size`` and
-    ``max_batch_frames``. The lane is *due* when it is urgent, when that batch is full (size reached, or the
+    ``max_batch_frames``. The tier is *due* when it is urgent, when that batch is full (size reached, or the
     next item would break the frame cap, so waiting cannot grow it), when its oldest item has waited
-    ``max_wait_ms``, or when ``max_wait_ms`` is 0 and the executor is idle. The due lane whose head has the
+    ``max_wait_ms``, or when ``max_wait_ms`` is 0 and the executor is idle. The due tier whose head has the
     smallest :func:`priority_key` runs. With a busy executor nothing is dispatched: batches keep growing until
     the executor frees up.
     """
     max_wait_s = cfg.max_wait_ms / 1000.0
-    lanes = [
+    tiers = [
         (index, cand)
         for index, items in buckets.items()
         for urgent in (True, False)
         if (cand := _candidate([i for i in items if i.urgent is urgent], now, cfg)).items
     ]
-    if not lanes:
+    if not tiers:
         return Wait(wake_at=None)
     if not executor_idle:
         return Wait(wake_at=_earliest_deadline(buckets, now))
     due = [
         (priority_key(cand.items[0], cfg), index, cand)
-        for index, cand in lanes
-        # Same expression as the wake-up time below, so waking at it always finds the lane due.
+        for index, cand in tiers
+        # Same expression as the wake-up time below, so waking at it always finds the tier due.
         if cand.items[0].urgent or cand.full or max_wait_s == 0 or now >= cand.items[0].enqueued_at + max_wait_s
     ]
     if due:
         _, index, cand = min(due, key=lambda entry: entry[0])
         return Dispatch(bucket=index, items=cand.items, padded_frames=padded_frames(cand.items))
-    next_due = min(cand.items[0].enqueued_at + max_wait_s for _, cand in lanes)
+    next_due = min(cand.items[0].enqueued_at + max_wait_s for _, cand in tiers)
     deadline = _earliest_deadline(buckets, now)
     return Wait(wake_at=next_due if deadline is None else min(next_due, deadline))
 

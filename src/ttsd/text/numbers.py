@@ -75,7 +75,3 @@ def _read_group(group: str) -> str:
             zero = False
         out += DIGITS[int(ch)] + unit
     return out
-
-
-def read_ordinal(number: str) -> str:
-    return "第" + read_cardinal(number)

@@ -90,9 +90,6 @@ class PolyphoneModel:
             readings={ch: tuple(p) for ch, p in cedict.items()},
         )
 
-    def is_polyphone(self, char: str) -> bool:
-        return char in self._candidates
-
     def candidates(self, char: str) -> tuple[str, ...]:
         """The readings the model chooses from for ``char`` (empty when it is not a polyphone)."""
         ids = self._candidates.get(char)

@@ -2,9 +2,9 @@
 
 Two layers:
 
-* :func:`split_sentences` cuts text into sentences at 。！？；… (and ASCII ``. ! ? ;`` where they end a
-  sentence; ``2.5``, ``U.S.`` and ``file.txt`` stay whole) and at line breaks, and gives each the pause to
-  insert after it.
+* :func:`split_open` cuts text into sentences at 。！？；… (and ASCII ``. ! ? ;`` where they end a
+  sentence; ``2.5``, ``U.S.`` and ``file.txt`` stay whole) and at line breaks, gives each the pause to insert
+  after it, and returns the text after the last terminator as the open start of the next sentence.
 * :func:`split_to_budget` cuts one sentence further, first at ，、,：and their ASCII forms, then anywhere, so
   that every piece costs at most ``budget`` according to a caller-supplied cost function (the front end counts
   phoneme ids).
@@ -30,22 +30,12 @@ _LINE_BREAKS = frozenset("\n\r\u2028\u2029")
 _BALANCE_SLACK = 3
 
 
-def split_sentences(text: str) -> list[tuple[str, float]]:
-    """Split ``text`` into ``(sentence, pause_after_s)`` pairs, in order.
+def split_open(text: str) -> tuple[list[tuple[str, float]], str]:
+    """``(sentence, pause_after_s)`` pairs, in order, and the text after the last terminator, unstripped: the
+    open start of a sentence that may go on in the next piece of input (SSML segments).
 
     Sentences keep their terminal punctuation and are stripped of surrounding whitespace; blank pieces are
-    dropped, so the result is empty for blank text. Concatenating the sentences gives back every
-    non-whitespace character of ``text`` in order. A piece ending without punctuation (end of text, line
-    break) gets the full-stop pause.
-    """
-    result, tail = split_open(text)
-    _append(result, tail, PAUSE_SENTENCE)
-    return result
-
-
-def split_open(text: str) -> tuple[list[tuple[str, float]], str]:
-    """Like :func:`split_sentences`, but the text after the last terminator is returned unstripped, as the
-    open start of a sentence that may go on in the next piece of input (SSML segments)."""
+    dropped. Concatenating the sentences and the tail gives back every non-whitespace character of ``text``."""
     result: list[tuple[str, float]] = []
     start = 0
     i = 0

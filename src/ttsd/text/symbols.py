@@ -62,22 +62,9 @@ class SymbolTable:
     def eos_id(self) -> int:
         return self.symbol_to_id[EOS]
 
-    @property
-    def pad_id(self) -> int:
-        return self.symbol_to_id[PAD]
-
     def to_ids(self, symbols: Iterable[str], *, add_eos: bool = True) -> tuple[int, ...]:
         """Ids of ``symbols`` (``eos`` appended by default). Raises ``KeyError`` on an unknown symbol."""
         ids = [self.symbol_to_id[s] for s in symbols]
         if add_eos:
             ids.append(self.eos_id)
         return tuple(ids)
-
-    def to_symbols(self, ids: Iterable[int]) -> tuple[str, ...]:
-        """Symbols of ``ids``. Raises ``IndexError`` on an id outside the inventory."""
-        out = []
-        for i in ids:
-            if not 0 <= i < len(self.id_to_symbol):
-                raise IndexError(f"symbol id {i} outside 0..{len(self.id_to_symbol) - 1}")
-            out.append(self.id_to_symbol[i])
-        return tuple(out)

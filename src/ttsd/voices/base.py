@@ -1,14 +1,16 @@
 """The Voice protocol: what the serving layer and the Python API need from a speech backend.
 
-A voice turns text into :class:`Utterance` objects (its own front end) and runs a *batch* of utterances through
-its acoustic model and vocoder. The serving layer never sees torch types: only numpy arrays and plain Python.
+A voice turns the shared front end's sentences into :class:`Utterance` objects (its own ids: :meth:`Voice.encode`)
+and runs a *batch* of them end to end (:meth:`Voice.run_batch`: acoustic model and vocoder, or whatever the
+backend is). The serving layer never sees torch types: only numpy arrays and plain Python.
 
 Batching contract (every implementation must honour it):
 
-* ``acoustic(ids_batch, ...)`` and ``vocode(mels)`` take items of different lengths in one call, pad internally
-  with masks, and return one result per item trimmed to that item's own length, in input order.
+* ``run_batch(items)`` takes items of different lengths in one call, pads internally with masks, and returns one
+  waveform per item (and, when the voice can tell, the samples spent on each id) trimmed to that item's own
+  length, in input order.
 * An item's output does not depend on the other items of its batch (padding does not leak), up to float noise.
-* Controls are per item: each keyword may be a scalar (applies to every item) or a sequence of one value per item.
+* Controls are per item (:class:`BatchItem` carries its own :class:`~ttsd.controls.Controls`).
 * Calls are blocking and not thread-safe; executors serialize them (one batch in flight per voice).
 """
 

@@ -61,15 +61,15 @@ def live(items: list[PendingItem], now: float) -> list[PendingItem]:
     return [item for item in items if now < item.deadline]
 
 
-def lanes(buckets: dict[int, list[PendingItem]]) -> list[list[PendingItem]]:
-    """Each bucket's urgent items and its other items, each in FIFO order (empty lanes left out)."""
+def tiers(buckets: dict[int, list[PendingItem]]) -> list[list[PendingItem]]:
+    """Each bucket's urgent items and its other items, each in FIFO order (empty tiers left out)."""
     split = ([i for i in items if i.urgent is urgent] for items in buckets.values() for urgent in (True, False))
-    return [lane for lane in split if lane]
+    return [tier for tier in split if tier]
 
 
-def is_due(lane: list[PendingItem], now: float, cfg: BatchConfig) -> bool:
-    """A lane is due when urgent or by age (or by max_wait 0), regardless of how full it is."""
-    alive = live(lane, now)
+def is_due(tier: list[PendingItem], now: float, cfg: BatchConfig) -> bool:
+    """A tier is due when urgent or by age (or by max_wait 0), regardless of how full it is."""
+    alive = live(tier, now)
     if not alive:
         return False
     return alive[0].urgent or cfg.max_wait_ms == 0 or now >= alive[0].enqueued_at + cfg.max_wait_ms / 1000
@@ -85,7 +85,7 @@ def test_dispatch_invariants(buckets: dict[int, list[PendingItem]], cfg: BatchCo
     batch = list(decision.items)
     urgent = batch[0].urgent
     source = live([i for i in buckets[decision.bucket] if i.urgent is urgent], now)
-    # One lane of one bucket (urgent items only, or none), FIFO prefix of its live items, never an expired one.
+    # One tier of one bucket (urgent items only, or none), FIFO prefix of its live items, never an expired one.
     assert batch == source[: len(batch)]
     assert all(now < item.deadline for item in batch)
     assert 1 <= len(batch) <= cfg.max_batch_size
@@ -95,11 +95,11 @@ def test_dispatch_invariants(buckets: dict[int, list[PendingItem]], cfg: BatchCo
     # Greedy: the batch stops only at a cap (size or frames) or at the end of the bucket.
     if len(batch) < len(source) and len(batch) < cfg.max_batch_size:
         assert padded_frames([*batch, source[len(batch)]]) > cfg.max_batch_frames
-    # No lane that is due (urgent, or by age) has a head with a smaller priority key than the batch's.
+    # No tier that is due (urgent, or by age) has a head with a smaller priority key than the batch's.
     head = priority_key(batch[0], cfg)
-    for lane in lanes(buckets):
-        if is_due(lane, now, cfg):
-            assert head <= priority_key(live(lane, now)[0], cfg)
+    for tier in tiers(buckets):
+        if is_due(tier, now, cfg):
+            assert head <= priority_key(live(tier, now)[0], cfg)
 
 
 @RELAXED
@@ -108,9 +108,9 @@ def test_wait_means_nothing_is_due(buckets: dict[int, list[PendingItem]], cfg: B
     decision = next_batch(buckets, now, cfg, executor_idle=True)
     if not isinstance(decision, Wait):
         return
-    for lane in lanes(buckets):
-        assert not is_due(lane, now, cfg)
-        assert len(live(lane, now)) < cfg.max_batch_size
+    for tier in tiers(buckets):
+        assert not is_due(tier, now, cfg)
+        assert len(live(tier, now)) < cfg.max_batch_size
     if any(live(items, now) for items in buckets.values()):
         assert decision.wake_at is not None
         assert decision.wake_at > now
@@ -255,20 +255,20 @@ def test_simulation_every_item_runs_once_or_expires(arrivals: list[Arrival], cfg
 @RELAXED
 @given(arrival_lists, configs, st.sampled_from([0.001, 0.01, 0.03]))
 def test_simulation_wait_is_bounded(arrivals: list[Arrival], cfg: BatchConfig, batch_s: float) -> None:
-    """No starvation. Let K be the largest priority key of the items queued in an item's lane up to and including
-    it (all arrived no later than it, so K <= its arrival + overtake_s_per_frame x the lane's largest frames).
+    """No starvation. Let K be the largest priority key of the items queued in an item's tier up to and including
+    it (all arrived no later than it, so K <= its arrival + overtake_s_per_frame x the tier's largest frames).
     Only items that arrived by K can go before it, so its wait is at most max_wait + one running batch + one
     batch per item that arrived by K (itself included)."""
     no_deadlines = [Arrival(a.at, a.length, a.frames, math.inf, a.urgent) for a in arrivals]
     outcome = simulate(no_deadlines, cfg, batch_s)
     for seq, at in outcome.dispatched_at.items():
         me = no_deadlines[seq]
-        lane = [
+        tier = [
             a
             for a in no_deadlines[: seq + 1]
             if a.urgent is me.urgent and bucket_of(a.length, EDGES) == bucket_of(me.length, EDGES)
         ]
-        horizon = max(a.at + (0.0 if a.urgent else cfg.overtake_s_per_frame * a.frames) for a in lane)
+        horizon = max(a.at + (0.0 if a.urgent else cfg.overtake_s_per_frame * a.frames) for a in tier)
         ahead = sum(1 for a in no_deadlines if a.at <= horizon)
         bound = (0.0 if me.urgent else cfg.max_wait_ms / 1000) + batch_s * (1 + ahead)
         assert at - me.at <= bound + 1e-9

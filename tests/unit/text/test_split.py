@@ -6,13 +6,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ttsd.text.split import (
-    PAUSE_CLAUSE,
-    PAUSE_SEMICOLON,
-    PAUSE_SENTENCE,
-    split_sentences,
-    split_to_budget,
-)
+from ttsd.text.split import PAUSE_CLAUSE, PAUSE_SEMICOLON, PAUSE_SENTENCE, split_open, split_to_budget
+
+
+def split_sentences(text: str) -> list[tuple[str, float]]:
+    """A whole text's sentences as the front end's plan cuts them (:func:`split_open`, whose open tail is the
+    last sentence, with the full-stop pause, when the text ends)."""
+    closed, tail = split_open(text)
+    return closed + ([(tail.strip(), PAUSE_SENTENCE)] if tail.strip() else [])
 
 
 def test_splits_at_chinese_terminators_with_pauses() -> None:

@@ -40,7 +40,7 @@ class Item:
     speed: float
 
 
-class Synthesizer(Protocol):
+class Runner(Protocol):
     """What :class:`~ttsd.voices.kokoro.voice.KokoroVoice` runs: a batch of items, one result per item."""
 
     def __call__(self, items: Sequence[Item]) -> list[Synthesis]: ...

@@ -27,7 +27,7 @@ from ttsd.text.types import Budget, Sentence, Token
 from ttsd.voices.base import BatchItem, BatchOutput, FloatArray, IntArray, Utterance, VoiceInfo
 from ttsd.voices.kokoro import assets
 from ttsd.voices.kokoro.phonemizer import JiebaCutter, Phonemizer, load_vocab
-from ttsd.voices.kokoro.session import SAMPLE_RATE, SAMPLES_PER_FRAME, Item, OnnxSynthesizer, Synthesizer
+from ttsd.voices.kokoro.session import SAMPLE_RATE, SAMPLES_PER_FRAME, Item, OnnxSynthesizer, Runner
 from ttsd.voices.kokoro.styles import FEMALE, SPEAKERS, Blend, StyleBank, parse_speaker
 from ttsd.voices.options import VoiceOptions
 
@@ -50,7 +50,7 @@ class KokoroVoice:
     def __init__(
         self,
         *,
-        synthesizer: Synthesizer,
+        synthesizer: Runner,
         styles: StyleBank,
         phonemizer: Phonemizer,
         default_speaker: str = DEFAULT_SPEAKER,
@@ -191,7 +191,7 @@ def load(options: VoiceOptions) -> KokoroVoice:
 
 def _synthesizer(
     backend: str, precision: str, options: VoiceOptions, prepared: assets.KokoroAssets
-) -> tuple[Synthesizer, str, str]:
+) -> tuple[Runner, str, str]:
     """The backend's synthesizer, the precision it runs (onnxruntime: the graph's int8) and the model version."""
     threads = options.threads or len(os.sched_getaffinity(0))
     version = f"kokoro-v1.0-int8+{assets.MODEL_SHA256[:12]}"
