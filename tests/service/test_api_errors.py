@@ -191,3 +191,20 @@ async def _until(predicate: object, timeout_s: float = 5.0) -> None:
         if loop.time() > deadline:
             raise AssertionError("condition not reached")
         await asyncio.sleep(0.005)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "<!DOCTYPE speak><speak>你好</speak>",
+        '<?xml version="1.0"?><!DOCTYPE speak [<!ENTITY a "你好">]><speak>&a;</speak>',
+    ],
+)
+async def test_a_doctype_makes_markup_and_is_refused_not_read_aloud(text: str) -> None:
+    """``input_type`` auto (the default): a DOCTYPE at the start is markup, and DTDs are refused (422) at once,
+    with nothing expanded, fetched or synthesized."""
+    async with running_service() as svc:
+        response = await svc.client.post("/tts", json={"text": text})
+        error = assert_error(response, 422, "invalid_markup")
+        assert "DTDs and entity declarations" in error["message"]
+        assert "not accepted" in error["message"]
