@@ -65,7 +65,8 @@ class UnknownVoice(TTSError):
 
 
 class QueueFull(TTSError):
-    """The batcher already holds ``max_queue`` items; the request was refused, not queued."""
+    """Admission refused the request before any work: the work already admitted would take longer than the
+    backlog budget (``TTSD_MAX_BACKLOG_S``). The only refusal for load; ``retry_after_s`` estimates when to retry."""
 
     code = "queue_full"
 
