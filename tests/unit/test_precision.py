@@ -59,3 +59,18 @@ def test_mixed_is_accepted_everywhere_but_exact_mode() -> None:
 def test_explicit_precisions_never_run_the_check() -> None:
     for precision in ("fp32", "mixed", "bf16"):
         assert resolve_precision(precision, "cpu", bf16_supported=_never) == precision
+
+
+@pytest.mark.parametrize(("bf16", "expected"), [(True, "mixed"), (False, "fp32")])
+def test_load_voice_resolves_auto_as_the_server_does(
+    monkeypatch: pytest.MonkeyPatch, bf16: bool, expected: str
+) -> None:
+    """``ttsd.load_voice`` defaults to ``auto`` and resolves it with the server's rule (no fp32 default of its own)."""
+    import ttsd
+    import ttsd.precision
+
+    monkeypatch.setattr(ttsd.precision, "cpu_has_bf16", lambda: bf16)
+    assert ttsd.load_voice("fake").voice.info.precision == expected
+    assert ttsd.load_voice("fake", precision="fp32").voice.info.precision == "fp32"
+    with pytest.raises(InvalidControl, match="fp16 needs a CUDA device"):
+        ttsd.load_voice("fake", precision="fp16")
