@@ -2,6 +2,7 @@
 
 Example: ttsd phonemes "2024年3月5日，气温-3℃。"  (``-`` or no text reads standard input)
          ttsd phonemes --explain "您的验证码是382915，5分钟内有效。"  (per token: reading and its source)
+         ttsd phonemes --explain "她买了一台新的iPhone"  (Latin runs: class, what decided it, English phonemes)
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -98,5 +100,25 @@ def _baker_records(frontend: TextFrontend, text: str, args: argparse.Namespace) 
 def _explain(frontend: TextFrontend, text: str) -> int:
     from ttsd.text.explain import format_table
 
-    print(format_table(frontend.explain(text)))
+    rows = frontend.explain(text)
+    print(format_table(rows, english=_english_reader() if any(r.english for r in rows) else None))
     return 0
+
+
+def _english_reader() -> Callable[[str], str] | None:
+    """The Kokoro voice's English G2P as ``word -> "/phonemes/ (source)"``; ``None`` (with a note) if absent."""
+    from ttsd.errors import AssetError
+    from ttsd.voices.kokoro.english import EnglishG2P
+
+    try:
+        EnglishG2P.check()
+    except AssetError as exc:
+        print(f"note: English phonemes not shown: {exc.message}", file=sys.stderr)
+        return None
+    g2p = EnglishG2P()
+
+    def read(word: str) -> str:
+        found = g2p.read(word)
+        return f"/{found.phonemes}/ ({found.source})"
+
+    return read

@@ -13,6 +13,7 @@ Pipeline (docs/frontend.md has the full description):
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from dataclasses import replace
 from pathlib import Path
 
 from ttsd.errors import TextError
@@ -112,7 +113,7 @@ class TextFrontend:
 
     def _tokens(self, parts: Sequence[Part]) -> list[Token]:
         spoken = [self._spoken(part) for part in parts]
-        readings = self._g2p.read("".join(spoken))
+        readings = self._g2p.read("".join(spoken), english=_english_ranges(parts, spoken))
         tokens: list[Token] = []
         offset = 0
         for part, said in zip(parts, spoken, strict=True):
@@ -145,7 +146,20 @@ def _part_tokens(part: Part, spoken: str, readings: list[Reading]) -> list[Token
         return _forced_tokens(part.text, segment.pinyin)
     syllables = tuple(s for r in readings for s in r.syllables)
     source = "markup" if syllables else "silent"
-    return [Token(text=part.text, syllables=syllables, source=source, spoken=spoken if spoken != part.text else "")]
+    latin = readings[0].latin if len(readings) == 1 and segment.say_as is None else None
+    said = spoken if spoken != part.text else ""
+    return [Token(text=part.text, syllables=syllables, source=source, spoken=said, latin=latin)]
+
+
+def _english_ranges(parts: Sequence[Part], spoken: Sequence[str]) -> list[tuple[int, int]]:
+    """Ranges of the joined spoken text inside SSML ``<lang xml:lang="en...">``: their letters are English."""
+    ranges: list[tuple[int, int]] = []
+    offset = 0
+    for part, said in zip(parts, spoken, strict=True):
+        if part.segment.lang is not None and part.segment.lang.lower().startswith("en"):
+            ranges.append((offset, offset + len(said)))
+        offset += len(said)
+    return ranges
 
 
 def _forced_tokens(text: str, pinyin: Sequence[str]) -> list[Token]:
@@ -169,7 +183,7 @@ def _is_han(ch: str) -> bool:
 
 
 def _shift(reading: Reading, delta: int) -> Reading:
-    return Reading(reading.start + delta, reading.end + delta, reading.syllables, reading.source)
+    return replace(reading, start=reading.start + delta, end=reading.end + delta)
 
 
 def _trim(tokens: list[Token]) -> list[Token]:

@@ -13,7 +13,9 @@ One call of :meth:`G2P.read` reads a whole sentence piece (the model and the dic
 4. Context rules (:mod:`ttsd.text.context`: 得, 地, final 吧/吗/呢/啊) and the built-in phrase fixes
    (``data/polyphones.txt``),
    source ``rule``; then the user lexicon, source ``lexicon``, leftmost-longest; then 不 sandhi (``rule``).
-5. A Latin word found in the user lexicon is read as written there (``lexicon``), else spelled (``latin``).
+5. Latin pieces are classified by :mod:`ttsd.text.latin` (user lexicon, built-in table, rules): a ``word``
+   carries its English form for voices that speak English and the Mandarin letter names for the others, an
+   ``acronym`` the letter names, a lexicon's pinyin is read as written (``lexicon``).
 
 Authority, highest first: user lexicon, rules, model, dictionary.
 """
@@ -38,14 +40,16 @@ from ttsd.text.context import (
     is_adverbial_de,
     reduplicated,
 )
+from ttsd.text.latin import PIECE, LatinTable, PieceReading
 from ttsd.text.lexicon import Lexicon, is_latin_word
 from ttsd.text.normalize import spell_latin
 from ttsd.text.pinyin import syllable_to_phones
 from ttsd.text.polyphone import PolyphoneModel
 from ttsd.text.symbols import SIL, WORD_SEP
+from ttsd.text.types import LatinInfo
 
 _RUNS = re.compile(
-    r"(?P<han>[\u3007\u3400-\u9fff\uf900-\ufaff\U00020000-\U0003134f]+)|(?P<latin>[A-Za-z\u00c0-\u024f]+)|(?P<digit>\d)"
+    r"(?P<han>[\u3007\u3400-\u9fff\uf900-\ufaff\U00020000-\U0003134f]+)|(?P<latin>" + PIECE.pattern + r")|(?P<digit>\d)"
 )
 _DIGIT_PINYIN = ("ling2", "yi1", "er4", "san1", "si4", "wu3", "liu4", "qi1", "ba1", "jiu3")
 _CONSUMED = ""  # the 儿 of an erhua syllable: covered by the syllable before it
@@ -59,6 +63,7 @@ class Reading:
     end: int
     syllables: tuple[str, ...]
     source: str
+    latin: LatinInfo | None = None
 
 
 class G2P:
@@ -76,17 +81,21 @@ class G2P:
         builtin: Lexicon | None = None,
         model: PolyphoneModel | None = None,
         jieba_cache_dir: Path | None = None,
+        latin: LatinTable | None = None,
     ) -> None:
-        self._user = {w: s for w, s in (lexicon or {}).items() if not is_latin_word(w)}
-        self._latin = {w.lower(): s for w, s in (lexicon or {}).items() if is_latin_word(w)}
+        self._user = {w: s for w, s in (lexicon or {}).items() if not is_latin_word(w) and s[0][:1] not in "/@"}
+        self._latin = latin if latin is not None else LatinTable.load(lexicon)
         self._builtin = dict(builtin or {})
         self._model = model
         self._jieba_cache_dir = jieba_cache_dir
         self._pos_lock = threading.Lock()
         self._pos: ParticleCutter | None = None
 
-    def read(self, text: str) -> list[Reading]:
-        """Readings of every pronounceable unit of ``text`` in order; silent characters have none."""
+    def read(self, text: str, *, english: Sequence[tuple[int, int]] = ()) -> list[Reading]:
+        """Readings of every pronounceable unit of ``text`` in order; silent characters have none.
+
+        ``english``: ``[start, end)`` ranges whose Latin pieces are words whatever their class (SSML ``<lang>``).
+        """
         scores = self._model.scores(text) if self._model is not None else {}
         out: list[Reading] = []
         for match in _RUNS.finditer(text):
@@ -95,13 +104,26 @@ class G2P:
                 for offset, chunk in _known_chunks(match.group()):
                     out.extend(self._han_chunk(chunk, start + offset, scores))
             elif match.lastgroup == "latin":
-                word = match.group()
-                own = self._latin.get(word.lower())
-                syllables = tuple(own) if own else tuple(spell_latin(word))
-                out.append(Reading(start, match.end(), syllables, "lexicon" if own else "latin"))
+                forced = any(lo <= start < hi for lo, hi in english)
+                out.extend(self._latin_piece(text, start, match.end(), forced))
             else:
                 out.append(Reading(start, match.end(), (_DIGIT_PINYIN[int(match.group())],), "normalized"))
         return out
+
+    def _latin_piece(self, text: str, start: int, end: int, forced: bool) -> list[Reading]:
+        """One reading for a piece (``Wi-Fi`` whole if the table knows it or every part is a word), else one
+        per hyphen-separated part."""
+        piece = text[start:end]
+        before, after = text[max(0, start - 3) : start], text[end : end + 3]
+        if "-" in piece and not forced and not self._latin.knows(piece):
+            parts = [(m.start() + start, m.end() + start) for m in re.finditer(r"[^-]+", piece)]
+            readings = [
+                self._latin.piece(text[lo:hi], text[max(0, lo - 3) : lo], text[hi : hi + 3]) for lo, hi in parts
+            ]
+            if not all(r.info.english and not r.pinyin for r in readings):
+                return [_latin_reading(lo, hi, text[lo:hi], r) for (lo, hi), r in zip(parts, readings, strict=True)]
+        reading = self._latin.piece(piece, before, after, english=forced)
+        return [_latin_reading(start, end, piece, reading)]
 
     def syllables(self, text: str) -> list[str]:
         """TONE3 pinyin of every pronounceable unit of ``text``, in order (erhua as one ``...r`` syllable)."""
@@ -168,6 +190,14 @@ class G2P:
             if self._pos is None:
                 self._pos = ParticleCutter(self._jieba_cache_dir)
             return self._pos.cut(text)
+
+
+def _latin_reading(start: int, end: int, piece: str, reading: PieceReading) -> Reading:
+    info = reading.info
+    if reading.pinyin:
+        return Reading(start, end, reading.pinyin, "lexicon", info)
+    source = info.reason if info.reason in ("lexicon", "markup") else "latin"
+    return Reading(start, end, tuple(spell_latin(piece)), source, info)
 
 
 def _known_chunks(run: str) -> list[tuple[int, str]]:

@@ -2,9 +2,16 @@
 
 Each syllable is TONE3 pinyin (``zhong1``; no digit = neutral tone). A word has one syllable per character,
 except erhua: a syllable ending in ``r`` (``nar3``) covers its character and the 儿 after it, so
-``哪儿 nar3`` is valid. A word of Latin letters may have any number of syllables
-(``iPhone ai4 feng1``) and replaces letter-by-letter spelling of that whole word, ignoring case.
-Invalid lines raise :class:`ttsd.errors.AssetError` naming the file and line.
+``哪儿 nar3`` is valid. A word of Latin letters (matched ignoring case, see :mod:`ttsd.text.latin`) takes
+one of:
+
+* pinyin, any number of syllables (``iPhone ai4 feng1``): every voice reads it as Mandarin;
+* English phonemes between slashes, in misaki's notation (``Excel /ɪksˈɛl/``): voices with English phonemes
+  (Kokoro) say them, the others spell the word;
+* ``@word`` (say it as an English word), ``@letters`` (spell it with the Mandarin letter names).
+
+A word mixing letters and Chinese characters may be marked ``@chinese`` (``B站 @chinese``: the letter is part of
+a Chinese word). Invalid lines raise :class:`ttsd.errors.AssetError` naming the file and line.
 
 The package ships a small table of phrase fixes (``data/polyphones.txt``); a user lexicon overrides
 both it and pypinyin.
@@ -47,10 +54,13 @@ def parse_lexicon(lines: Iterable[str], *, source: str) -> Lexicon:
         if not line:
             continue
         word, *syllables = line.split()
-        problem = _check_entry(word, syllables)
+        if is_latin_word(word) or (syllables and syllables[0].startswith(("/", "@"))):
+            reading, problem = _latin_entry(word, syllables)
+        else:
+            reading, problem = tuple(s.lower() for s in syllables), _check_entry(word, syllables)
         if problem:
             raise AssetError(f"{source} line {number}: {problem} (expected 'word pin1 yin1')")
-        entries[word] = tuple(s.lower() for s in syllables)
+        entries[word] = reading
     return MappingProxyType(entries)
 
 
@@ -68,9 +78,24 @@ def _check_entry(word: str, syllables: list[str]) -> str | None:
     return None
 
 
+def _latin_entry(word: str, fields: list[str]) -> tuple[tuple[str, ...], str | None]:
+    """A Latin word's reading: pinyin, ``/phonemes/`` (one field, spaces kept) or a ``@class`` mark."""
+    joined = " ".join(fields)
+    if joined.startswith("/"):
+        if len(joined) < 3 or not joined.endswith("/") or not is_latin_word(word):
+            return (), f"{word!r}: English phonemes go between two slashes, as in 'Excel /ɪksˈɛl/'"
+        return (joined,), None
+    if joined.startswith("@"):
+        allowed = ("@word", "@letters") if is_latin_word(word) else ("@chinese",)
+        if joined not in allowed:
+            return (), f"{word!r}: the mark must be one of {', '.join(allowed)}"
+        return (joined,), None
+    return tuple(s.lower() for s in fields), _check_entry(word, fields)
+
+
 def is_latin_word(word: str) -> bool:
-    """Latin-letter entries (``iPhone ai4 feng1``): any number of syllables, matched ignoring case."""
-    return word.isascii() and word.isalpha()
+    """Latin-letter entries (``iPhone ai4 feng1``, ``Wi-Fi @word``): matched ignoring case."""
+    return word.isascii() and word.replace("-", "").replace("'", "").isalpha()
 
 
 def _is_erhua(syllable: str) -> bool:

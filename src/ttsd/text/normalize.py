@@ -13,9 +13,8 @@ full-width ``～``/``—`` ranges, control characters) and, as a safety net, rea
 behind one by one.
 
 Latin letters are not dropped: :func:`spell_latin` reads each letter the way Mandarin speakers name it
-(``GPU`` -> ji4 pi1 you1). Every Latin word, acronym or not, is spelled letter by letter: the Baker
-voice has no English phones, and a spelled word is always intelligible where a guessed Mandarin
-transliteration often is not.
+(``GPU`` -> ji4 pi1 you1). Which Latin words are spelled and which are English words is decided later, by
+:mod:`ttsd.text.latin`; voices without English phonemes (Baker) spell every one of them.
 """
 
 from __future__ import annotations
@@ -79,6 +78,9 @@ _WIDE_RANGE = re.compile(r"(?<=\d|%)\s*[～〜—–－]+\s*(?=[\d])")
 _PERCENT_RANGE = re.compile(r"(?<=\d%)\s*-\s*(?=\d)")
 _YEAR_RANGE = re.compile(r"(?<![\d-])([12]\d{3})\s*-\s*([12]\d{3})(?![\d-])")
 _LETTER_DASH_DIGIT = re.compile(r"(?<=[A-Za-z])-(?=\d)")
+# Units the grammar misreads (5000mAh -> 五千米Ah, 50Hz stays letters): written out before it runs.
+_UNIT_WORDS = re.compile(r"(?<=\d)\s*(mAh|[kMG]?Hz)(?![A-Za-z])")
+_UNIT_NAMES = {"mAh": "毫安时", "Hz": "赫兹", "kHz": "千赫", "MHz": "兆赫", "GHz": "吉赫"}
 _DIGIT = re.compile(r"[0-9]")
 _FST_FILES = ("zh_tn_verbalizer.fst", "zh_tn_tagger.fst")
 # The grammar runs per clause, and only on clauses with digits or symbols: its cost grows faster than the
@@ -119,6 +121,7 @@ def prefix_for_grammar(text: str) -> str:
     text = _WIDE_RANGE.sub("~", text)
     text = _PERCENT_RANGE.sub("~", text)
     text = _YEAR_RANGE.sub(r"\1~\2", text)
+    text = _UNIT_WORDS.sub(lambda m: _UNIT_NAMES[m.group(1)], text)
     return _LETTER_DASH_DIGIT.sub(" ", text)
 
 

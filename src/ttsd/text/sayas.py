@@ -2,8 +2,9 @@
 
 Supported ``interpret-as`` values (W3C "SSML say-as" note) and formats:
 
-* ``digits``, ``characters``, ``spell-out``, ``verbatim``: one by one (digits 零一二..., letters spelled,
-  Han characters as themselves, other symbols dropped);
+* ``digits``, ``characters``, ``spell-out``, ``verbatim``: one by one (digits 零一二..., letters spelled with
+  the Mandarin letter names, each its own piece so no word is read as English; Han characters as themselves,
+  other symbols dropped);
 * ``telephone``: digit by digit with 幺 for 1, ``+`` read 加, separators silent;
 * ``cardinal`` / ``number``: ``12,345.6`` 一万两千三百四十五点六; ``ordinal``: 第 + the cardinal;
 * ``date`` with format ``ymd`` (default), ``mdy``, ``dmy``, ``ym``, ``my``, ``md``, ``dm``, ``y``, ``m``,
@@ -34,7 +35,7 @@ def read_say_as(text: str, interpret_as: str, fmt: str | None = None) -> str | N
     kind = interpret_as.strip().lower()
     text = text.strip()
     if kind in ("digits", "characters", "spell-out", "verbatim", "letters"):
-        return "".join(read_digits(ch) if ch.isdigit() else ch for ch in text if ch.isalnum())
+        return "".join(_one_by_one(ch) for ch in text if ch.isalnum())
     if kind == "telephone":
         return ("加" if text.startswith("+") else "") + read_digits("".join(c for c in text if c.isdigit()), yao=True)
     if kind in ("cardinal", "number", "ordinal"):
@@ -50,6 +51,12 @@ def read_say_as(text: str, interpret_as: str, fmt: str | None = None) -> str | N
     if kind == "currency":
         return _currency(text)
     return None
+
+
+def _one_by_one(ch: str) -> str:
+    if ch.isdigit():
+        return read_digits(ch)
+    return ch + " " if ch.isascii() else ch  # a space after each letter: one letter, one piece
 
 
 def _date(text: str, fmt: str) -> str:

@@ -47,7 +47,9 @@ _KNOWN_ATTRIBUTES = {
     "phoneme": {"alphabet", "ph"},
     "sub": {"alias"},
     "voice": {"name", "lang"},
+    "lang": {"lang"},
 }
+_LANG_TAG = re.compile(r"[A-Za-z]{2,3}(?:-[A-Za-z0-9]{1,8})*")
 _WHITESPACE = re.compile(r"[ \t\r\n]+")
 
 
@@ -89,6 +91,7 @@ def parse_ssml(
 class _State:
     prosody: Prosody = field(default_factory=Prosody)
     voice: str | None = None
+    lang: str | None = None  # <lang xml:lang>: "en-US" makes the letters inside English words
 
 
 @dataclass(slots=True)
@@ -142,6 +145,8 @@ class _Walker:
             state = replace(state, prosody=self._prosody(element, state.prosody))
         elif tag == "voice":
             state = replace(state, voice=self._voice(element))
+        elif tag == "lang":
+            state = replace(state, lang=self._lang(element))
         elif tag not in _BLOCKS:
             self._warn_unknown(element)
         if tag in _BLOCKS:
@@ -160,7 +165,7 @@ class _Walker:
         text = _WHITESPACE.sub(" ", "".join(c for c in element.children if isinstance(c, str))).strip()
         if not text:
             raise _error(element, f"<{element.tag}> needs the written text between its tags")
-        base = Segment(text, prosody=state.prosody, voice=state.voice)
+        base = Segment(text, prosody=state.prosody, voice=state.voice, lang=state.lang)
         attrs = element.attrs
         if element.tag == "sub":
             alias = _required(element, "alias").strip()
@@ -191,6 +196,14 @@ class _Walker:
             known = ", ".join(sorted(self.voices)) or "(none)"
             raise _error(element, f"<voice name={_quoted(name)}> is not a voice of this server; known voices: {known}")
         return name
+
+    def _lang(self, element: Element) -> str:
+        lang = element.attrs.get("lang", "").strip()
+        if not lang:
+            raise _error(element, '<lang> needs the attribute xml:lang, e.g. <lang xml:lang="en-US">')
+        if not _LANG_TAG.fullmatch(lang):
+            raise _error(element, f'<lang xml:lang={_quoted(lang)}>: not a language tag; write e.g. xml:lang="en-US"')
+        return lang
 
     def _check_attributes(self, element: Element) -> None:
         known = _KNOWN_ATTRIBUTES.get(element.tag)
@@ -258,10 +271,15 @@ def _segments(events: list[_Event]) -> list[Segment]:
     for event in events:
         if isinstance(event, _Text):
             last = segments[-1] if segments else None
-            if open_ and last is not None and (last.prosody, last.voice) == (event.state.prosody, event.state.voice):
+            state = event.state
+            if (
+                open_
+                and last is not None
+                and (last.prosody, last.voice, last.lang) == (state.prosody, state.voice, state.lang)
+            ):
                 segments[-1] = replace(last, text=last.text + event.text)
             else:
-                segments.append(Segment(event.text, prosody=event.state.prosody, voice=event.state.voice))
+                segments.append(Segment(event.text, prosody=state.prosody, voice=state.voice, lang=state.lang))
             open_ = True
         elif isinstance(event, _Unit):
             segments.append(event.segment)

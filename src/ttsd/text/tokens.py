@@ -94,6 +94,6 @@ def _flush(tokens: list[Token], group: list[_Piece], key: object, readings: Sequ
     text = "".join(p.text for p in group)
     if isinstance(key, int):
         reading = readings[key]
-        tokens.append(Token(text=text, syllables=reading.syllables, source=reading.source))
+        tokens.append(Token(text=text, syllables=reading.syllables, source=reading.source, latin=reading.latin))
     else:
         tokens.append(Token(text=text, syllables=(), source="silent"))

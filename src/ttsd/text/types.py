@@ -23,7 +23,7 @@ SOURCES = (
     "model",  # the polyphone disambiguation model
     "dictionary",  # pypinyin's phrase/character dictionary
     "normalized",  # produced by text normalization (numbers, codes, units, dates...)
-    "latin",  # a Latin word spelled with Mandarin letter names (or read from the lexicon)
+    "latin",  # Latin letters classified by the built-in rules and table (ttsd.text.latin)
     "silent",  # punctuation and symbols: no syllables
 )
 
@@ -54,6 +54,7 @@ class Segment:
       segments with different prosody or voice).
     * ``break_after_s``: an explicit pause after this segment (``<break>``), replacing the punctuation pause.
     * ``sentence_end``: the segment closes a sentence (``</s>``, ``</p>``) even without punctuation.
+    * ``lang``: SSML ``<lang xml:lang>`` (``en-US``): an English language makes its Latin letters English words.
     """
 
     text: str
@@ -65,6 +66,23 @@ class Segment:
     voice: str | None = None
     break_after_s: float | None = None
     sentence_end: bool = False
+    lang: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class LatinInfo:
+    """How a token of Latin letters is read (``Token.latin``).
+
+    * ``kind``: ``word``, ``acronym`` or ``chinese`` (the piece's class);
+    * ``reason``: what decided it (``table``, ``lexicon``, ``markup`` or the rule's name);
+    * ``english``: the word a voice with English phonemes reads as English (empty: read the syllables);
+    * ``phonemes``: English phonemes given by a lexicon (misaki's notation; empty: the voice's own G2P).
+    """
+
+    kind: str
+    reason: str
+    english: str = ""
+    phonemes: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,12 +95,16 @@ class Token:
     * ``source``: one of :data:`SOURCES`.
     * ``spoken``: the Chinese text actually read, when it differs from ``text`` (``三八二九一五`` for
       ``382915``); empty otherwise.
+    * ``latin``: for a piece of Latin letters, its class and English form (:class:`LatinInfo`); the
+      ``syllables`` are then the Mandarin letter names (or a lexicon's pinyin), what voices without English
+      phonemes read.
     """
 
     text: str
     syllables: tuple[str, ...]
     source: str
     spoken: str = ""
+    latin: LatinInfo | None = None
 
     @property
     def silent(self) -> bool:

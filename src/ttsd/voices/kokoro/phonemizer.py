@@ -7,6 +7,11 @@ module only maps pinyin (:mod:`ttsd.voices.kokoro.pinyin_ipa`). Word boundaries 
 (``text -> words``, jieba's in production, see :class:`JiebaCutter`) run over the spoken text of each run of
 read tokens; a boundary that falls inside a token is ignored.
 
+Latin words the front end classed as English words (``Token.latin.english``) are read by an English reader
+(``word -> phonemes``, misaki's American English: :mod:`ttsd.voices.kokoro.english`), or take the phonemes a
+lexicon gave; such a word is its own word (a space on each side, as misaki joins English and Mandarin segments)
+and one token, so its timestamps cover it whole. Without a reader, or for acronyms, the Mandarin letter names.
+
 Ids are the model's: ``0`` at both ends, then one id per phoneme character; characters outside the vocabulary
 are dropped (as Kokoro's own tokenizer does). A token's span covers its own characters plus the space in front
 of it; the ``0`` pads belong to no token.
@@ -33,6 +38,7 @@ PUNCTUATION = {
     "（": " (", "）": ") ",
 }  # fmt: skip
 WordCutter = Callable[[str], Sequence[str]]
+EnglishReader = Callable[[str], str]
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,14 +61,32 @@ def load_vocab(path: Path | None = None) -> dict[str, int]:
 
 
 class Phonemizer:
-    """Builds :class:`Phonemized` sentences. ``cutter=None`` puts no spaces between words."""
+    """Builds :class:`Phonemized` sentences. ``cutter=None`` puts no spaces between words; ``english=None``
+    spells English words with the Mandarin letter names."""
 
-    def __init__(self, *, vocab: Mapping[str, int], cutter: WordCutter | None = None) -> None:
+    def __init__(
+        self, *, vocab: Mapping[str, int], cutter: WordCutter | None = None, english: EnglishReader | None = None
+    ) -> None:
         self._vocab = dict(vocab)
         self._cutter = cutter
+        self._english = english
+
+    def is_english(self, token: Token) -> bool:
+        """Whether the token is said with English phonemes."""
+        return (
+            token.latin is not None
+            and bool(token.latin.english)
+            and (bool(token.latin.phonemes) or self._english is not None)
+        )
 
     def token_text(self, token: Token) -> str:
         """The phoneme characters one token contributes (no inter-word space)."""
+        if self.is_english(token):
+            assert token.latin is not None
+            if token.latin.phonemes:
+                return token.latin.phonemes
+            assert self._english is not None
+            return self._english(token.latin.english)
         if token.syllables:
             return "".join(syllable_to_ipa(s) for s in token.syllables)
         return "".join(PUNCTUATION.get(ch, ch) for ch in token.text)
@@ -90,7 +114,8 @@ class Phonemizer:
         for i, token in enumerate(tokens):
             text = self.token_text(token)
             previous_read = i > 0 and bool(tokens[i - 1].syllables)
-            if token.syllables and previous_read and i in starts:
+            english = self.is_english(token) or (i > 0 and self.is_english(tokens[i - 1]))
+            if token.syllables and previous_read and (i in starts or english):
                 text = " " + text
             pieces.append(text)
         return pieces

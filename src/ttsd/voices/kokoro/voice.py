@@ -26,6 +26,7 @@ from ttsd.precision import resolve_precision
 from ttsd.text.types import Budget, Sentence, Token
 from ttsd.voices.base import BatchItem, BatchOutput, FloatArray, IntArray, Utterance, VoiceInfo
 from ttsd.voices.kokoro import assets
+from ttsd.voices.kokoro.english import english_reader
 from ttsd.voices.kokoro.phonemizer import JiebaCutter, Phonemizer, load_vocab
 from ttsd.voices.kokoro.session import SAMPLE_RATE, SAMPLES_PER_FRAME, Item, OnnxSynthesizer, Runner
 from ttsd.voices.kokoro.styles import FEMALE, SPEAKERS, Blend, StyleBank, parse_speaker
@@ -174,7 +175,8 @@ def load(options: VoiceOptions) -> KokoroVoice:
     prepared = assets.prepare(model_dir=options.model_dir, voices_dir=options.kokoro.voices_dir)
     names = _speakers(options.kokoro.speakers)
     styles = StyleBank.from_files({name: assets.voice_path(prepared.voices_dir, name) for name in names})
-    phonemizer = Phonemizer(vocab=load_vocab(), cutter=JiebaCutter(cache_dir=cache_dirs(options.model_dir).jieba))
+    cutter = JiebaCutter(cache_dir=cache_dirs(options.model_dir).jieba)
+    phonemizer = Phonemizer(vocab=load_vocab(), cutter=cutter, english=english_reader())
     default = options.kokoro.default_speaker or (DEFAULT_SPEAKER if DEFAULT_SPEAKER in names else names[0])
     synthesizer, precision, version = _synthesizer(backend, precision, options, prepared)
     return KokoroVoice(
