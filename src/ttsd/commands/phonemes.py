@@ -102,6 +102,11 @@ def _explain(frontend: TextFrontend, text: str) -> int:
 
     rows = frontend.explain(text)
     print(format_table(rows, english=_english_reader() if any(r.english for r in rows) else None))
+    runs = frontend.latin_runs(text)
+    if runs:
+        print("\nLatin runs (class: what decided it):")
+        for run, kind, reason in runs:
+            print(f"  {run:<16} {kind}: {reason}")
     return 0
 
 

@@ -20,8 +20,9 @@ from ttsd.errors import TextError
 from ttsd.text.cutting import unit_sentences
 from ttsd.text.explain import ExplainRow, explain_rows
 from ttsd.text.g2p import G2P, Reading
+from ttsd.text.latin import classify_text
 from ttsd.text.lexicon import builtin_lexicon, load_lexicon
-from ttsd.text.normalize import TextNormalizer
+from ttsd.text.normalize import TextNormalizer, clean
 from ttsd.text.pinyin import syllable_to_phones
 from ttsd.text.plan import Part, Unit, plan
 from ttsd.text.polyphone import PolyphoneModel
@@ -96,6 +97,10 @@ class TextFrontend:
     def explain(self, text: str) -> list[ExplainRow]:
         """Per token of every sentence: its text, what was read, the pinyin and where the reading came from."""
         return explain_rows(self.sentences(text, budget=_UNLIMITED))
+
+    def latin_runs(self, text: str) -> list[tuple[str, str, str]]:
+        """``(run, class, what decided it)`` for each run of Latin letters in ``text`` (:mod:`ttsd.text.latin`)."""
+        return classify_text(clean(text), self._g2p.latin_table)
 
     def phonemes(self, text: str) -> tuple[str, ...]:
         """Phones of already-normalized ``text`` without splitting (may exceed ``max_phonemes``)."""

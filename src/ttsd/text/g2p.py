@@ -91,6 +91,11 @@ class G2P:
         self._pos_lock = threading.Lock()
         self._pos: ParticleCutter | None = None
 
+    @property
+    def latin_table(self) -> LatinTable:
+        """The Latin-letter table in use (built-in entries and the user lexicon's)."""
+        return self._latin
+
     def read(self, text: str, *, english: Sequence[tuple[int, int]] = ()) -> list[Reading]:
         """Readings of every pronounceable unit of ``text`` in order; silent characters have none.
 

@@ -137,6 +137,15 @@ def classify_run(run: str, before: str, after: str, table: LatinTable) -> tuple[
     return reading.info.kind, reading.info.reason
 
 
+def classify_text(text: str, table: LatinTable) -> list[tuple[str, str, str]]:
+    """``(run, class, what decided it)`` for every Latin run of ``text``, in order."""
+    out: list[tuple[str, str, str]] = []
+    for start, end in latin_runs(text):
+        before, after = text[max(0, start - CONTEXT) : start], text[end : end + CONTEXT]
+        out.append((text[start:end], *classify_run(text[start:end], before, after, table)))
+    return out
+
+
 def latin_runs(text: str) -> Iterator[tuple[int, int]]:
     """``[start, end)`` of every run of ``text`` that holds a letter."""
     for match in RUN.finditer(text):

@@ -29,6 +29,15 @@ def test_explain_prints_a_table_with_sources(capsys: pytest.CaptureFixture[str])
     assert "rule" in out
 
 
+def test_explain_shows_the_class_and_source_of_latin_runs(capsys: pytest.CaptureFixture[str]) -> None:
+    assert phonemes.run(_args("她买了新的iPhone15，CEO说T恤不错。", explain=True)) == 0
+    out = capsys.readouterr().out
+    assert "latin: word: letters of a word; said: English /ˈIfˌOn/ (misaki lexicon)" in out
+    assert "latin: acronym: all capitals; said: Mandarin letter names" in out
+    assert "latin: chinese: table" in out
+    assert "iPhone15         mixed: letters and digits" in out
+
+
 def test_explain_reports_unpronounceable_text(capsys: pytest.CaptureFixture[str]) -> None:
     assert phonemes.run(_args("😀😀", explain=True)) == 1
     assert "nothing pronounceable" in capsys.readouterr().err

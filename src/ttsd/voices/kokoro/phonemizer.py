@@ -121,13 +121,14 @@ class Phonemizer:
         return pieces
 
     def _word_starts(self, tokens: Sequence[Token]) -> set[int]:
-        """Indices of read tokens that begin a word (according to the cutter), run by run of read tokens."""
+        """Indices of read tokens that begin a word (according to the cutter), run by run of read tokens; an
+        English word ends a run (misaki cuts the Mandarin text between English segments on its own)."""
         if self._cutter is None:
             return set()
         starts: set[int] = set()
         run: list[int] = []
         for i, token in enumerate([*tokens, Token("", (), "silent")]):
-            if token.syllables:
+            if token.syllables and not self.is_english(token):
                 run.append(i)
                 continue
             if run:
