@@ -13,7 +13,6 @@ Pipeline (docs/frontend.md has the full description):
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from dataclasses import replace
 from pathlib import Path
 
 from ttsd.errors import TextError
@@ -123,7 +122,7 @@ class TextFrontend:
         offset = 0
         for part, said in zip(parts, spoken, strict=True):
             end = offset + len(said)
-            own = [_shift(r, -offset) for r in readings if offset <= r.start < end]
+            own = [r if not offset else _shift(r, -offset) for r in readings if offset <= r.start < end]
             tokens.extend(_part_tokens(part, said, own))
             offset = end
         return tokens
@@ -188,7 +187,7 @@ def _is_han(ch: str) -> bool:
 
 
 def _shift(reading: Reading, delta: int) -> Reading:
-    return replace(reading, start=reading.start + delta, end=reading.end + delta)
+    return Reading(reading.start + delta, reading.end + delta, reading.syllables, reading.source, reading.latin)
 
 
 def _trim(tokens: list[Token]) -> list[Token]:
