@@ -117,3 +117,13 @@ def test_mixed_sentences_against_misaki(frontend: TextFrontend) -> None:
     # English word gets one before it; ttsd keeps punctuation attached, as in Mandarin-only strings.
     expected["她买了一台新的iPhone。"] = expected["她买了一台新的iPhone。"].replace(" .", ".")
     assert got == expected
+
+
+def test_mandarin_only_sentences_are_unchanged(frontend: TextFrontend) -> None:
+    """Without Latin words the ids are exactly those of the Mandarin-only phonemizer (so is the audio)."""
+    plain = Phonemizer(vocab=load_vocab(), cutter=JiebaCutter())
+    with_english = Phonemizer(vocab=load_vocab(), cutter=JiebaCutter(), english=english_reader())
+    budget = Budget(limit=1 << 30, per_token=lambda token: 1)
+    text = "您的验证码是382915，5分钟内有效。他慢慢地走了过来，我得去银行还钱。"
+    for sentence in frontend.sentences(text, budget=budget):
+        assert with_english(sentence) == plain(sentence)
