@@ -51,9 +51,9 @@ def _said(row: ExplainRow, english: Callable[[str], str] | None) -> str:
     if not row.english:
         return "the lexicon's pinyin" if row.source == "lexicon" else "Mandarin letter names"
     if row.phonemes:
-        return f"English /{row.phonemes}/ (lexicon; letter names by voices without English)"
+        return f"English /{row.phonemes}/ (lexicon; the pinyin column by voices without English)"
     found = f" {english(row.english)}" if english is not None else ""
-    return f"English{found} (letter names by voices without English)"
+    return f"English{found} (the pinyin column by voices without English)"
 
 
 def format_table(rows: Iterable[ExplainRow], english: Callable[[str], str] | None = None) -> str:

@@ -125,7 +125,7 @@ class G2P:
             readings = [
                 self._latin.piece(text[lo:hi], text[max(0, lo - 3) : lo], text[hi : hi + 3]) for lo, hi in parts
             ]
-            if not all(r.info.english and not r.pinyin for r in readings):
+            if not all(r.info.english for r in readings):
                 return [_latin_reading(lo, hi, text[lo:hi], r) for (lo, hi), r in zip(parts, readings, strict=True)]
         reading = self._latin.piece(piece, before, after, english=forced)
         return [_latin_reading(start, end, piece, reading)]
@@ -199,10 +199,8 @@ class G2P:
 
 def _latin_reading(start: int, end: int, piece: str, reading: PieceReading) -> Reading:
     info = reading.info
-    if reading.pinyin:
-        return Reading(start, end, reading.pinyin, "lexicon", info)
     source = info.reason if info.reason in ("lexicon", "markup") else "latin"
-    return Reading(start, end, tuple(spell_latin(piece)), source, info)
+    return Reading(start, end, reading.pinyin or tuple(spell_latin(piece)), source, info)
 
 
 def _known_chunks(run: str) -> list[tuple[int, str]]:

@@ -35,7 +35,8 @@ from dataclasses import dataclass
 from importlib import resources
 from types import MappingProxyType
 
-from ttsd.errors import AssetError
+from ttsd.errors import AssetError, TextError
+from ttsd.text.pinyin import syllable_to_phones
 from ttsd.text.types import LatinInfo
 
 WORD, ACRONYM, CHINESE, MIXED, UNIT = "word", "acronym", "chinese", "mixed", "unit"
@@ -50,6 +51,7 @@ _VOWEL = re.compile(
 _NUMBER_UNIT = re.compile(r"(?:\d+(?:\.\d+)?)([A-Za-z]+(?:/[A-Za-z]+)?\d?)")
 _JOINERS = frozenset("-.+&/")
 BUILTIN_RESOURCE = "latin.txt"
+TableEntry = tuple[str, tuple[str, ...]]  # class, and pinyin for voices without English phonemes (words only)
 CONTEXT = 3  # Han characters looked at on each side for a Chinese-internal entry (卡拉OK, AA制)
 
 
@@ -64,11 +66,11 @@ class PieceReading:
 class LatinTable:
     """The built-in table plus a user lexicon's Latin entries. Immutable; thread-safe."""
 
-    def __init__(self, builtin: Mapping[str, str], user: Mapping[str, tuple[str, ...]] | None = None) -> None:
-        self._exact = {k: v for k, v in builtin.items()}
+    def __init__(self, builtin: Mapping[str, TableEntry], user: Mapping[str, tuple[str, ...]] | None = None) -> None:
+        self._exact = dict(builtin)
         self._lower = {k.lower(): v for k, v in builtin.items() if k == k.lower()}
-        self._chinese = frozenset(k for k, v in builtin.items() if v == CHINESE)
-        self._units = frozenset(k for k, v in builtin.items() if v == UNIT)
+        self._chinese = frozenset(k for k, (kind, _) in builtin.items() if kind == CHINESE)
+        self._units = frozenset(k for k, (kind, _) in builtin.items() if kind == UNIT)
         self._user = {k.lower(): v for k, v in (user or {}).items() if _has_latin(k)}
         self._chinese |= {k for k, v in (user or {}).items() if v == ("@chinese",)}
 
@@ -86,9 +88,10 @@ class LatinTable:
         own = self._user.get(piece.lower())
         if own is not None:
             return _from_lexicon(piece, own)
-        found = self._exact.get(piece) or self._lower.get(piece.lower())
-        if found in (WORD, ACRONYM):
-            return _reading(piece, found, "table")
+        kind, pinyin = self._exact.get(piece) or self._lower.get(piece.lower()) or ("", ())
+        if kind in (WORD, ACRONYM):
+            reading = _reading(piece, kind, "table")
+            return PieceReading(reading.info, pinyin=pinyin) if pinyin else reading
         kind, reason = piece_rule(piece)
         return _reading(piece, kind, reason)
 
@@ -153,19 +156,30 @@ def latin_runs(text: str) -> Iterator[tuple[int, int]]:
             yield match.start(), match.end()
 
 
-def parse_table(lines: Iterable[str], *, source: str) -> Mapping[str, str]:
-    """``entry @class`` lines (``NASA @word``, ``T恤 @chinese``, ``GB @unit``); ``#`` starts a comment."""
-    table: dict[str, str] = {}
+def parse_table(lines: Iterable[str], *, source: str) -> Mapping[str, TableEntry]:
+    """``entry @class [pin1 yin1...]`` lines (``NASA @word``, ``Google @word gu3 ge1``, ``T恤 @chinese``,
+    ``GB @unit``); ``#`` starts a comment. Pinyin after ``@word`` is what voices without English phonemes read."""
+    table: dict[str, TableEntry] = {}
     for number, raw in enumerate(lines, start=1):
         line = raw.split("#", 1)[0].strip()
         if not line:
             continue
         parts = line.split()
-        kind = {**MARKS, "@unit": UNIT}.get(parts[-1]) if len(parts) == 2 else None
-        if kind is None:
-            raise AssetError(f"{source} line {number}: expected 'entry @word|@letters|@chinese|@unit'")
-        table[parts[0]] = kind
+        kind = {**MARKS, "@unit": UNIT}.get(parts[1]) if len(parts) >= 2 else None
+        pinyin = tuple(parts[2:])
+        if kind is None or (pinyin and kind != WORD) or not all(_is_syllable(p) for p in pinyin):
+            raise AssetError(f"{source} line {number}: expected 'entry @word|@letters|@chinese|@unit' (pinyin "
+                             "only after @word)")  # fmt: skip
+        table[parts[0]] = (kind, pinyin)
     return MappingProxyType(table)
+
+
+def _is_syllable(syllable: str) -> bool:
+    try:
+        syllable_to_phones(syllable)
+    except TextError:
+        return False
+    return True
 
 
 def _from_lexicon(piece: str, entry: tuple[str, ...]) -> PieceReading:

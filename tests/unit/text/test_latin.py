@@ -76,6 +76,20 @@ def test_table_says_acronyms_as_words_and_keeps_chinese_letters() -> None:
     assert table.piece("T", before="", after="").info.kind == "acronym"  # a lone T is a letter
 
 
+def test_words_with_a_chinese_name_give_it_to_voices_without_english() -> None:
+    google = G2P().read("用Google搜索")[1]
+    assert google.latin == LatinInfo("word", "table", english="Google")  # Kokoro: English
+    assert google.syllables == ("gu3", "ge1")  # Baker: 谷歌, not six letter names
+    assert google.source == "latin"
+
+
+def test_table_pinyin_must_be_valid_and_only_for_words() -> None:
+    with pytest.raises(AssetError, match="line 1"):
+        parse_table(["Google @word gu9"], source="t")
+    with pytest.raises(AssetError, match="line 1"):
+        parse_table(["CEO @letters shou3 xi2"], source="t")
+
+
 def test_run_classes() -> None:
     table = LatinTable.load()
     classes = {run: kind for run, kind, _ in classify_text("iPhone15和5G，16GB的U盘，COVID-19，Wi-Fi，100km/h", table)}
