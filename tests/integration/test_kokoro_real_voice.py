@@ -138,3 +138,21 @@ def test_the_onnxruntime_backend_is_refused_on_cuda() -> None:
     assert resolve_backend("auto", "cuda") == "torch"
     with pytest.raises(BackendUnavailable, match="CPU only"):
         resolve_backend("onnxruntime", "cuda:0")
+
+
+def test_an_english_word_is_one_token_with_its_own_time(kokoro: KokoroVoice) -> None:
+    """她买了一台新的iPhone。: the word is English phonemes (misaki's), one token whose ids get real time."""
+    from ttsd.text.types import LatinInfo
+
+    hans = [
+        Token(c, (s,), "dictionary")
+        for c, s in zip("她买了一台新的", ["ta1", "mai3", "le5", "yi1", "tai2", "xin1", "de5"], strict=True)
+    ]
+    word = Token("iPhone", ("ai4",), "latin", latin=LatinInfo("word", "letters of a word", english="iPhone"))
+    utterance = kokoro.encode(Sentence((*hans, word, Token("。", (), "silent"))))
+    assert "ˈIfˌOn" in "".join(utterance.phonemes)
+    out = kokoro.run_batch([BatchItem(utterance, Controls(speaker="zf_xiaobei"))])
+    start, end = utterance.spans[len(hans)]
+    word_samples = int(out.durations[0][start:end].sum())
+    assert 0.2 < word_samples / 24_000 < 1.5  # about the length of a spoken "iPhone"
+    assert int(out.durations[0].sum()) == len(out.waveforms[0])
