@@ -27,6 +27,10 @@ import re
 import sys
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # the score step runs in the ASR venv, without ttsd
+    from ttsd.text.types import Token
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURE = ROOT / "tests/fixtures/latin_runs.jsonl"
@@ -40,6 +44,15 @@ def cases(limit: int) -> list[dict[str, object]]:
         if words:
             picked.append({"text": row["text"], "words": words})
     return picked[:limit]
+
+
+def _spelled(token: Token) -> Token:
+    """The token as ttsd read it before issue 22: a Latin piece spelled with the Mandarin letter names."""
+    from ttsd.text.normalize import spell_latin
+
+    if token.latin is None:
+        return token
+    return replace(token, latin=None, syllables=tuple(spell_latin(token.text)))
 
 
 def synth(out_dir: Path, voices: list[str], limit: int) -> None:
@@ -61,7 +74,7 @@ def synth(out_dir: Path, voices: list[str], limit: int) -> None:
         sentences = list(frontend.sentences(str(case["text"]), budget=voice.budget))
         for condition in ("before", "after"):
             if condition == "before":  # the old reading: letter names for every Latin word
-                sentences_used = [replace(s, tokens=tuple(replace(t, latin=None) for t in s.tokens)) for s in sentences]
+                sentences_used = [replace(s, tokens=tuple(_spelled(t) for t in s.tokens)) for s in sentences]
             else:
                 sentences_used = sentences
             for speaker in voices:
