@@ -40,6 +40,28 @@ def torch_device(request: pytest.FixtureRequest) -> str:
     return name
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _jobs_dir(tmp_path_factory: pytest.TempPathFactory) -> Generator[None, None, None]:
+    """Servers the tests start (``ttsd serve``, ``build_app``) keep long-form jobs in a temporary folder, never in
+    the user's data dir (subprocesses inherit the variable)."""
+    previous = os.environ.get("TTSD_JOBS_DIR")
+    os.environ["TTSD_JOBS_DIR"] = str(tmp_path_factory.mktemp("jobs"))
+    yield
+    if previous is None:
+        del os.environ["TTSD_JOBS_DIR"]
+    else:
+        os.environ["TTSD_JOBS_DIR"] = previous
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> Generator[str, None, None]:
+    """A real redis-server for this session (started only when a test asks for it); tests flush what they use."""
+    from tests.redis_helpers import redis_server
+
+    with redis_server() as url:
+        yield url
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, Any, None]:
     outcome = yield

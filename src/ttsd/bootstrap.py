@@ -15,8 +15,10 @@ from typing import TYPE_CHECKING
 
 from ttsd import __version__
 from ttsd.config import Settings
+from ttsd.jobs.model import JobsConfig
+from ttsd.jobs.service import JobService
 from ttsd.metrics import Metrics
-from ttsd.paths import cache_dirs
+from ttsd.paths import cache_dirs, user_data_dir
 from ttsd.pipeline.admission import AdmissionConfig
 from ttsd.pipeline.engine import EngineConfig, TTSEngine
 from ttsd.pipeline.lane import LoadedVoice
@@ -43,12 +45,32 @@ def engine_config(settings: Settings) -> EngineConfig:
         request_timeout_s=settings.request_timeout_s,
         max_text_chars=settings.max_text_chars,
         cache_bytes=settings.cache_bytes,
+        cache_url=settings.cache_url,
         warmup=settings.warmup,
         frontend_workers=settings.frontend_workers,
         variant=settings.mode,
         default_voice=settings.voice,
         drain_timeout_s=settings.drain_timeout_s,
         max_response_audio_s=settings.max_response_audio_s,
+    )
+
+
+def jobs_config(settings: Settings) -> JobsConfig:
+    """The job service's knobs; ``directory`` ``None`` when jobs are off."""
+    import socket
+
+    directory = (settings.jobs_dir or user_data_dir() / "jobs") if settings.jobs else None
+    return JobsConfig(
+        directory=directory,
+        store=settings.jobs_store,
+        max_chars=settings.jobs_max_chars,
+        quota_bytes=int(settings.jobs_quota_gb * 1024**3),
+        retention_s=settings.jobs_retention,
+        concurrency=settings.jobs_concurrency,
+        parallel=settings.jobs_parallel,
+        lease_s=settings.jobs_lease_s,
+        callback_hosts=settings.jobs_callback_hosts,
+        owner=f"{socket.gethostname()}:{settings.port}",
     )
 
 
@@ -128,4 +150,13 @@ def build_app(settings: Settings, *, on_failure: Callable[[BaseException], None]
     from ttsd.api import create_app
 
     metrics = Metrics()
-    return create_app(settings, engine=build_engine(settings, metrics, on_failure=on_failure), metrics=metrics)
+    engine = build_engine(settings, metrics, on_failure=on_failure)
+    return create_app(settings, engine=engine, metrics=metrics, jobs=build_jobs(settings, engine, metrics))
+
+
+def build_jobs(settings: Settings, engine: TTSEngine, metrics: Metrics) -> JobService | None:
+    """The long-form job service over ``engine`` (``None`` when ``TTSD_JOBS`` is off)."""
+    config = jobs_config(settings)
+    if config.directory is None:
+        return None
+    return JobService(config=config, engine=engine, metrics=metrics)

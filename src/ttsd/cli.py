@@ -1,4 +1,4 @@
-"""Command line: ``ttsd serve | synth | phonemes | bench | loadtest | model convert``.
+"""Command line: ``ttsd serve | synth | phonemes | bench | loadtest | model convert | jobs``.
 
 This module only parses arguments; each command lives in ``ttsd.commands.<name>`` and is imported lazily so that
 ``ttsd phonemes`` never imports torch and ``ttsd --help`` is instant. A bad setting (flag or TTSD_* variable)
@@ -22,6 +22,7 @@ COMMANDS = {
     "bench": "ttsd.commands.bench",
     "loadtest": "ttsd.commands.loadtest",
     "model": "ttsd.commands.model",
+    "jobs": "ttsd.commands.jobs",
 }
 
 
@@ -38,7 +39,7 @@ def _settings_flags(parser: argparse.ArgumentParser) -> None:
             )
             continue
         choices = get_args(annotation) if str(annotation).startswith("typing.Literal") else None
-        nargs: Any = "+" if name in {"bucket_edges", "cors_origins"} else None
+        nargs: Any = "+" if name in {"bucket_edges", "cors_origins", "jobs_callback_hosts"} else None
         group.add_argument(
             flag, dest=f"set_{name}", default=None, choices=choices, nargs=nargs, metavar=name.upper(), help=help_text
         )

@@ -54,6 +54,22 @@ def _words(text: str) -> list[str]:
     return [word for word in _LIST_SEPARATORS.split(text) if word]
 
 
+_DURATION = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s*([smhd]?)\s*$")
+_UNIT_S = {"": 1.0, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86_400.0}
+
+
+def parse_duration(value: object) -> object:
+    """``"7d"``, ``"12h"``, ``"30m"``, ``"90s"`` or a number of seconds -> seconds; anything else is left to
+    pydantic (which refuses it)."""
+    if isinstance(value, str):
+        found = _DURATION.match(value.lower())
+        if found is None:
+            raise ValueError("a duration is seconds or a number with s, m, h or d (7d, 12h, 30m)")
+        return float(found.group(1)) * _UNIT_S[found.group(2)]
+    return value
+
+
+Duration = Annotated[float, BeforeValidator(parse_duration), Field(gt=0)]
 # Field types of list settings: read from the environment as written (NoDecode: not parsed as JSON first).
 IntList = Annotated[tuple[int, ...], NoDecode, BeforeValidator(split_list)]
 StrList = Annotated[tuple[str, ...], NoDecode, BeforeValidator(split_list)]
@@ -62,7 +78,12 @@ LIST_EXAMPLES = {
     "bucket_edges": "16 32 64 128 256",
     "cors_origins": "https://example.com https://app.example.com",
     "voices": "baker kokoro",
+    "jobs_callback_hosts": "hooks.example.com *.internal.example.com",
+    "jobs_retention": "7d",
+    "jobs_store": "redis://redis:6379/0",
+    "cache_url": "redis://redis:6379/1",
 }
+REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
 
 
 class ConfigError(ValueError):
@@ -176,6 +197,11 @@ class Settings(BaseSettings):
         "is fixed at 500 ids); longer sentences are cut at ，、.",
     )
     cache_bytes: int = Field(64 * 1024 * 1024, ge=0, description="Sentence audio cache size (0 = off).")
+    cache_url: str | None = Field(
+        None,
+        description="redis://host:6379/0: a sentence cache shared by the replicas, behind the in-process one "
+        "(default: in-process only).",
+    )
     drain_timeout_s: float = Field(25.0, ge=0, description="Grace period for in-flight work at shutdown.")
     warmup: bool = Field(True, description="Run warm-up batches before reporting ready.")
     api_key: SecretStr | None = Field(None, description="If set, requests need 'Authorization: Bearer <key>'.")
@@ -200,11 +226,52 @@ class Settings(BaseSettings):
         600.0, gt=0, description="Longest audio for a non-streaming response; longer needs stream=true."
     )
 
+    jobs: bool = Field(True, description="Long-form jobs (POST /v1/jobs): durable, resumable, background priority.")
+    jobs_dir: Path | None = Field(
+        None, description="Job records (SQLite) and audio (default: the user data dir, e.g. ~/.local/share/ttsd/jobs)."
+    )
+    jobs_store: str = Field(
+        "sqlite",
+        description="sqlite (records in TTSD_JOBS_DIR) or redis://host:6379/0 (records, queue and leases shared by "
+        "replicas; TTSD_JOBS_DIR must then be a volume they share).",
+    )
+    jobs_max_chars: int = Field(1_000_000, ge=1, description="Longest text a job accepts (413 beyond).")
+    jobs_quota_gb: float = Field(
+        50.0, ge=0, description="Disk the jobs may hold at once, estimated at submission (507 beyond; 0 = no limit)."
+    )
+    jobs_retention: Duration = Field(
+        7 * 86_400.0, description="Finished jobs are removed after this long: seconds, or 30m, 12h, 7d."
+    )
+    jobs_concurrency: int = Field(1, ge=1, le=64, description="Jobs this process runs at once.")
+    jobs_parallel: int = Field(8, ge=1, le=256, description="Sentences of one job in flight at once.")
+    jobs_lease_s: float = Field(
+        15.0, gt=0, description="A running job's lease: a job whose process died is taken over after this."
+    )
+    jobs_callback_hosts: StrList = Field(
+        (), description="Hosts a job's callback_url may point at ('*.example.com' for subdomains); none by default."
+    )
+
     @field_validator("bucket_edges")
     @classmethod
     def _edges_sorted(cls, v: tuple[int, ...]) -> tuple[int, ...]:
         if not v or any(b <= a for a, b in itertools.pairwise(v)) or v[0] <= 0:
             raise ValueError("bucket_edges must be positive and strictly increasing")
+        return v
+
+    @field_validator("jobs_store")
+    @classmethod
+    def _jobs_store(cls, v: str) -> str:
+        if v != "sqlite" and not v.startswith(REDIS_SCHEMES):
+            raise ValueError("must be sqlite or a redis://, rediss:// or unix:// URL")
+        return v
+
+    @field_validator("cache_url")
+    @classmethod
+    def _cache_url(cls, v: str | None) -> str | None:
+        if v in (None, ""):
+            return None
+        if not v.startswith(REDIS_SCHEMES):
+            raise ValueError("must be a redis://, rediss:// or unix:// URL")
         return v
 
     def sambert_options(self) -> dict[str, str]:

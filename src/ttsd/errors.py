@@ -116,3 +116,25 @@ class BackendUnavailable(TTSError):
     """An optional backend's packages or model files are not installed. The message names the fix."""
 
     code = "backend_unavailable"
+
+
+class JobNotFound(TTSError):
+    """No long-form job has this id (never submitted, removed, or past its retention)."""
+
+    code = "job_not_found"
+
+
+class JobStateConflict(TTSError):
+    """The job is not in a state that allows this (its audio before it succeeded, cancelling a finished job)."""
+
+    code = "job_state_conflict"
+
+    def __init__(self, message: str, *, status: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class StorageFull(TTSError):
+    """The long-form jobs' disk budget (or the disk itself) cannot hold another job now."""
+
+    code = "insufficient_storage"

@@ -14,6 +14,7 @@ BATCH_SIZE_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256)
 RATIO_BUCKETS = (0.0, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.8, 1.0)
 RTF_BUCKETS = (0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0)
 
+JOB_STATES = ("queued", "running", "succeeded", "failed", "cancelled")
 REJECT_REASONS = ("queue_full", "timeout", "cancelled", "invalid", "unauthorized", "shutting_down")
 
 
@@ -81,11 +82,22 @@ class Metrics:
             ["version", "voice", "device", "precision", "executor"],
             registry=r,
         )
+        self.jobs = Gauge("ttsd_jobs", "Long-form jobs by state (this store's records).", ["state"], registry=r)
+        self.job_characters = Counter(
+            "ttsd_job_characters_total",
+            "Characters of long-form jobs synthesized (rate: job characters/s).",
+            registry=r,
+        )
+        self.jobs_backlog = Gauge(
+            "ttsd_jobs_backlog_characters", "Characters of queued and running jobs still to synthesize.", registry=r
+        )
         # Pre-create label sets so dashboards and alerts see zeros rather than "no data".
         for reason in REJECT_REASONS:
             self.rejected.labels(reason=reason)
-        for result in ("hit", "miss"):
+        for result in ("hit", "shared_hit", "miss"):
             self.cache_requests.labels(result=result)
+        for state in JOB_STATES:
+            self.jobs.labels(state=state)
 
     def add_voice(self, voice: str) -> None:
         """Pre-create a voice family's label sets, so dashboards see zeros rather than "no data"."""

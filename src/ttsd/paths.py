@@ -43,6 +43,13 @@ def user_cache_dir() -> Path:
     return Path(platformdirs.user_cache_dir(APP_NAME))
 
 
+def user_data_dir() -> Path:
+    """The user data dir for ttsd (e.g. ``~/.local/share/ttsd``): what ttsd keeps for users (long-form jobs)."""
+    import platformdirs
+
+    return Path(platformdirs.user_data_dir(APP_NAME))
+
+
 def cache_dirs(model_dir: Path | None = None) -> CacheDirs:
     """The cache folders under ``model_dir`` (``Settings.model_dir``), or under the user cache dir when unset."""
     root = Path(model_dir).expanduser() if model_dir is not None else user_cache_dir()

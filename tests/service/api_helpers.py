@@ -27,6 +27,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tests.service.fakes import FakeService, fake_engine, make_settings
 from ttsd.api import create_app
+from ttsd.bootstrap import build_jobs
 from ttsd.config import Settings
 from ttsd.metrics import Metrics
 from ttsd.pipeline.engine import TTSEngine
@@ -90,12 +91,15 @@ async def running_service(
     faults: FakeOptions | None = None,
     families: tuple[str, ...] = ("fake",),
     ready: bool = True,
+    with_jobs: bool = False,
     **settings_overrides: Any,
 ) -> AsyncIterator[Service]:
-    """The app with its lifespan running, on a fake-voice engine; ``ready``: wait for /readyz first."""
+    """The app with its lifespan running, on a fake-voice engine; ``ready``: wait for /readyz first; ``with_jobs``:
+    with the long-form job service (give ``jobs_dir``)."""
     settings = make_settings(**settings_overrides)
     fake = fake_engine(settings, Metrics(), faults=faults, families=families)
-    app = create_app(settings, engine=fake.engine, metrics=fake.metrics)
+    jobs = build_jobs(settings, fake.engine, fake.metrics) if with_jobs else None
+    app = create_app(settings, engine=fake.engine, metrics=fake.metrics, jobs=jobs)
     transport = httpx.ASGITransport(app=app)
     async with (
         app.router.lifespan_context(app),

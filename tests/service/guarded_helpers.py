@@ -17,6 +17,7 @@ from tests.service.api_helpers import free_port
 from tests.service.fakes import fake_engine, make_settings
 from ttsd.api import create_app
 from ttsd.api.server import DrainingServer, build_server
+from ttsd.bootstrap import build_jobs
 from ttsd.config import Settings
 from ttsd.metrics import Metrics
 from ttsd.voices.fake import FakeVoice
@@ -36,11 +37,15 @@ class Guarded:
 
 
 @contextlib.contextmanager
-def guarded_service(*, faults: FakeOptions | None = None, **overrides: Any) -> Iterator[Guarded]:
+def guarded_service(
+    *, faults: FakeOptions | None = None, with_jobs: bool = False, **overrides: Any
+) -> Iterator[Guarded]:
+    """``with_jobs``: with the long-form job service (give ``jobs_dir``)."""
     settings = make_settings(**overrides)
     fake = fake_engine(settings, Metrics(), faults=faults)
     voice = fake.voice
-    app = create_app(settings, engine=fake.engine, metrics=fake.metrics)
+    jobs = build_jobs(settings, fake.engine, fake.metrics) if with_jobs else None
+    app = create_app(settings, engine=fake.engine, metrics=fake.metrics, jobs=jobs)
     port = free_port()
     server = build_server(app, settings, host="127.0.0.1", port=port, log_level="warning", access_log=False)
     thread = threading.Thread(target=server.run, name="ttsd-guarded-test", daemon=True)

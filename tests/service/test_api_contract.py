@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -205,6 +206,100 @@ def _speech_triggers(path: str, text_field: str) -> dict[str, Trigger]:
     }
 
 
+UNKNOWN_JOB = "job_0123456789abcdef0123"
+
+
+async def _job(svc: Service, text: str = TEXT, *, done: bool = True) -> str:
+    """A job's id: a finished one (``done``), else one just submitted (queued or running: slow voice)."""
+    answer = await svc.client.post("/v1/jobs", json={"input": text, "response_format": "wav"}, headers=AUTH)
+    job_id = str(answer.json()["id"])
+    while done and (await svc.client.get(f"/v1/jobs/{job_id}", headers=AUTH)).json()["status"] != "succeeded":  # noqa: ASYNC110
+        await asyncio.sleep(0.02)  # the job runs in the service: polling is what a client does
+    return job_id
+
+
+def _on_job(method: str, suffix: str = "", *, done: bool = True, **kwargs: Any) -> Trigger:
+    """``method /v1/jobs/{id}<suffix>`` on a job of its own (finished, or still queued/running)."""
+
+    async def trigger(svc: Service) -> httpx.Response:
+        job_id = await _job(svc, "、".join(["一句话。"] * 30), done=False) if not done else await _job(svc)
+        headers = {**AUTH, **kwargs.get("headers", {})}
+        return await svc.client.request(method, f"/v1/jobs/{job_id}{suffix}", headers=headers)
+
+    return trigger
+
+
+def _job_triggers() -> dict[tuple[str, str], dict[str, Trigger]]:
+    submit = {"input": TEXT}
+    upload = "/v1/jobs/upload"
+
+    def text_upload(content: bytes, params: dict[str, str], *, auth: bool = True) -> Trigger:
+        async def trigger(svc: Service) -> httpx.Response:
+            headers = {**(AUTH if auth else {}), "Content-Type": "text/plain"}
+            return await svc.client.post(upload, content=content, params=params, headers=headers)
+
+        return trigger
+
+    def submissions(post: Callable[[str, dict[str, str]], Trigger]) -> dict[str, Trigger]:
+        return {
+            "202": post(TEXT, {}),
+            "413": post("长" * 2001, {}),
+            "422": post(TEXT, {"speed": "100"}),
+            "503": _while(State.DRAINING, post(TEXT, {})),
+            "507": post("长" * 1900, {}),  # about 46 MB of audio against a 21 MB budget
+        }
+
+    as_json = {
+        **submissions(lambda text, extra: _post("/v1/jobs", {"input": text, **extra})),
+        "400": _raw("/v1/jobs", b"{not json"),
+        "401": _post("/v1/jobs", submit, headers={}),
+    }
+    as_text = {
+        **submissions(lambda text, extra: text_upload(text.encode(), extra)),
+        "401": text_upload(TEXT.encode(), {}, auth=False),
+    }
+    missing = f"/v1/jobs/{UNKNOWN_JOB}"
+    return {
+        ("post", "/v1/jobs"): as_json,
+        ("post", upload): as_text,
+        ("get", "/v1/jobs"): {
+            "200": _get("/v1/jobs"), "401": _get("/v1/jobs", auth=False), "422": _get("/v1/jobs?limit=0"),
+        },
+        ("get", "/v1/jobs/{job_id}"): {
+            "200": _on_job("GET"), "401": _get(missing, auth=False), "404": _get(missing), "422": _get("/v1/jobs/x"),
+        },
+        ("get", "/v1/jobs/{job_id}/audio"): {
+            "200": _on_job("GET", "/audio"),
+            "206": _on_job("GET", "/audio", headers={"Range": "bytes=0-9"}),
+            "401": _get(f"{missing}/audio", auth=False),
+            "404": _get(f"{missing}/audio"),
+            "409": _on_job("GET", "/audio", done=False),
+            "416": _on_job("GET", "/audio", headers={"Range": "bytes=999999999-"}),
+            "422": _get("/v1/jobs/x/audio"),
+        },
+        ("get", "/v1/jobs/{job_id}/subtitles"): {
+            "200": _on_job("GET", "/subtitles"),
+            "401": _get(f"{missing}/subtitles", auth=False),
+            "404": _get(f"{missing}/subtitles"),
+            "409": _on_job("GET", "/subtitles", done=False),
+            "422": _on_job("GET", "/subtitles?format=ass"),
+        },
+        ("post", "/v1/jobs/{job_id}/cancel"): {
+            "200": _on_job("POST", "/cancel", done=False),
+            "401": _get(f"{missing}/cancel", method="POST", auth=False),
+            "404": _get(f"{missing}/cancel", method="POST"),
+            "409": _on_job("POST", "/cancel"),
+            "422": _get("/v1/jobs/x/cancel", method="POST"),
+        },
+        ("delete", "/v1/jobs/{job_id}"): {
+            "204": _on_job("DELETE"),
+            "401": _get(missing, method="DELETE", auth=False),
+            "404": _get(missing, method="DELETE"),
+            "422": _get("/v1/jobs/x", method="DELETE"),
+        },
+    }  # fmt: skip
+
+
 TRIGGERS: dict[tuple[str, str], dict[str, Trigger]] = {
     ("post", "/tts"): _speech_triggers("/tts", "text"),
     ("post", "/v1/audio/speech"): _speech_triggers("/v1/audio/speech", "input"),
@@ -222,11 +317,15 @@ TRIGGERS: dict[tuple[str, str], dict[str, Trigger]] = {
     },
     ("get", "/metrics"): {"200": _get("/metrics")},
     ("get", "/ui/config"): {"200": _get("/ui/config")},
+    **_job_triggers(),
 }
 
 
-async def test_every_documented_status_code_is_reachable() -> None:
-    async with running_service(api_key=API_KEY, cache_bytes=0, faults=FakeOptions(delay_ms_per_batch=200)) as svc:
+async def test_every_documented_status_code_is_reachable(tmp_path: Path) -> None:
+    async with running_service(
+        api_key=API_KEY, cache_bytes=0, faults=FakeOptions(delay_ms_per_batch=200), with_jobs=True,
+        jobs_dir=tmp_path, jobs_max_chars=2000, jobs_quota_gb=0.02,
+    ) as svc:  # fmt: skip
         documented = {
             (method, path): set(operation["responses"])
             for path, operations in svc.app.openapi()["paths"].items()

@@ -60,8 +60,8 @@ CASES = [(op, GenerationMode.POSITIVE) for op in OPERATIONS] + [
 
 
 @pytest.fixture(scope="module")
-def live() -> Iterator[Guarded]:
-    with guarded_service(**OVERRIDES) as svc:
+def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Guarded]:
+    with guarded_service(with_jobs=True, jobs_dir=tmp_path_factory.mktemp("jobs"), **OVERRIDES) as svc:
         yield svc
 
 

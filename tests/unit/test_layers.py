@@ -39,6 +39,7 @@ LAYERS: dict[str, float] = {
     "ttsd.pipeline.job": 4.3,
     "ttsd.pipeline.engine": 4.4,
     "ttsd.pipeline.local": 4.4,
+    "ttsd.jobs": 4.5,  # long-form jobs: over the engine, under the API
     "ttsd.api": 5,
     "ttsd.bootstrap": 6,
     "ttsd.commands": 7,

@@ -23,6 +23,7 @@ from ttsd.api.middleware import install_middleware, protected_route_options
 from ttsd.api.routes import PROTECTED, PUBLIC
 from ttsd.api.routes.ui import static_files
 from ttsd.config import Settings
+from ttsd.jobs.service import JobService
 from ttsd.metrics import Metrics
 from ttsd.pipeline.engine import TTSEngine
 
@@ -32,18 +33,22 @@ DESCRIPTION = """Mandarin text-to-speech.
 
 * `POST /tts` with `{"text": "..."}` returns `audio/wav` (the original service's contract).
 * `POST /v1/audio/speech` is OpenAI-compatible (point an OpenAI client's `base_url` at `/v1`).
+* `POST /v1/jobs` queues a long text (an audiobook) as a durable background job: poll it, then download.
 * Errors are `{"error": {"code": "...", "message": "..."}}`.
 """
 
 
-def create_app(settings: Settings, *, engine: TTSEngine, metrics: Metrics) -> FastAPI:
+def create_app(settings: Settings, *, engine: TTSEngine, metrics: Metrics, jobs: JobService | None = None) -> FastAPI:
     """Build the app around ``engine`` (started and drained by the lifespan) and the ``metrics`` it was built
-    with, so ``/metrics`` shows the engine's metrics."""
-    state = ServiceState(settings=settings, metrics=metrics, engine=engine)
+    with, so ``/metrics`` shows the engine's metrics; ``jobs``: the long-form job service over the same engine
+    (started with it, stopped first at a drain)."""
+    state = ServiceState(settings=settings, metrics=metrics, engine=engine, jobs=jobs)
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         startup = asyncio.create_task(state.engine.start(), name="ttsd-startup")
+        if state.jobs is not None:
+            state.jobs.start()  # its loop takes jobs once the engine is ready
         try:
             yield
         finally:

@@ -15,6 +15,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from ttsd.config import Settings
+from ttsd.jobs.service import JobService
 from ttsd.metrics import Metrics
 from ttsd.pipeline.engine import TTSEngine
 
@@ -23,16 +24,20 @@ log = logging.getLogger(__name__)
 
 @dataclass(slots=True)
 class ServiceState:
-    """The app's handle on the service: its settings (for pages and docs), metrics and engine."""
+    """The app's handle on the service: its settings (for pages and docs), metrics, engine and job service
+    (``None`` when long-form jobs are off)."""
 
     settings: Settings
     metrics: Metrics
     engine: TTSEngine
+    jobs: JobService | None = None
     _drain_task: asyncio.Task[None] | None = field(default=None, repr=False)
 
     def begin_drain(self) -> asyncio.Task[None]:
         """Go unready at once and drain the engine in the background. Idempotent; call on the loop thread."""
         if self._drain_task is None:
+            if self.jobs is not None:
+                self.jobs.stop()  # running jobs go back to the queue: the next start resumes them at once
             self.engine.stop_accepting()
             log.info("draining: finishing admitted work (up to %.1f s)", self.engine.config.drain_timeout_s)
             self._drain_task = asyncio.get_running_loop().create_task(self._drain(), name="ttsd-drain")

@@ -37,8 +37,11 @@ from ttsd.errors import (
     Cancelled,
     DeadlineExceeded,
     InvalidControl,
+    JobNotFound,
+    JobStateConflict,
     QueueFull,
     ShuttingDown,
+    StorageFull,
     TextError,
     TextTooLong,
     TTSError,
@@ -62,6 +65,9 @@ STATUS: tuple[tuple[type[TTSError], int], ...] = (
     (BackendDead, 503),
     (BackendError, 500),
     (AssetError, 500),
+    (JobNotFound, 404),
+    (JobStateConflict, 409),
+    (StorageFull, 507),
 )
 INVALID = (TextError, InvalidControl, UnknownVoice)
 # ttsd_rejected_total{reason}: every refusal is counted here, once per request, by what refused it.
@@ -126,11 +132,16 @@ async def tts_error_handler(request: Request, exc: Exception) -> JSONResponse:
         # A deadline is a limit doing its job (the client's own timeout_s, or request_timeout_s under load, which
         # ttsd_rejected_total{reason="timeout"} and the queue metrics show), not a server fault.
         log.info("%s on %s: %s", type(exc).__name__, request.url.path, exc.message)
-    elif status >= 500 and status != 503:
+    elif status >= 500 and status not in (503, 507):
         # The message of a TTSError is written to be safe to show; the cause goes to the log only.
         log.error("%s on %s: %s", type(exc).__name__, request.url.path, exc.message, exc_info=exc.__cause__)
     param = exc.param if isinstance(exc, InvalidControl) else None
-    return error_response(status, exc.code, exc.message, param=param, headers=headers)
+    response = error_response(status, exc.code, exc.message, param=param, headers=headers)
+    if isinstance(exc, JobStateConflict):  # the job's state, for a client to act on
+        body = error_body(exc.code, exc.message)
+        body["error"]["status"] = exc.status
+        response = JSONResponse(body, status_code=status)
+    return response
 
 
 def _location(loc: Sequence[int | str]) -> str:

@@ -23,15 +23,19 @@ from ttsd.metrics import Metrics
 
 log = logging.getLogger(__name__)
 
-# Bytes per second of audio at the output rate, roughly, per format (for the size in the refusal message).
+JOB_PATHS = "/v1/jobs"
 
 
 class BodyLimitMiddleware:
     """See the module docstring. Rejections count in ``ttsd_rejected_total{reason="too_large"|"slow_body"}``."""
 
-    def __init__(self, app: ASGIApp, *, max_body_bytes: int, body_timeout_s: float, metrics: Metrics) -> None:
+    def __init__(
+        self, app: ASGIApp, *, max_body_bytes: int, body_timeout_s: float, metrics: Metrics, job_body_bytes: int = 0
+    ) -> None:
+        """``job_body_bytes``: the limit for job submissions (``/v1/jobs...``: a book), when larger."""
         self.app = app
         self.max_body_bytes = max_body_bytes
+        self.job_body_bytes = max(job_body_bytes, max_body_bytes)
         self.body_timeout_s = body_timeout_s
         self.metrics = metrics
 
@@ -39,28 +43,28 @@ class BodyLimitMiddleware:
         if scope["type"] != "http" or not declares_body(scope):
             await self.app(scope, receive, send)
             return
+        limit = self.job_body_bytes if str(scope.get("path", "")).startswith(JOB_PATHS) else self.max_body_bytes
         declared = _content_length(scope)
-        if declared is not None and declared > self.max_body_bytes:
-            await self._too_large(send)
+        if declared is not None and declared > limit:
+            await self._too_large(send, limit)
             return
         try:
             async with asyncio.timeout(self.body_timeout_s):
-                body = await _read_body(receive, self.max_body_bytes)
+                body = await _read_body(receive, limit)
         except TimeoutError:
             self.metrics.rejected.labels(reason="slow_body").inc()
             message = f"the request body did not arrive within {self.body_timeout_s:g} s"
             await _send_error(send, 408, "request_timeout", message)
             return
         if body is None:  # over the limit while reading
-            await self._too_large(send)
+            await self._too_large(send, limit)
             return
         if isinstance(body, Disconnected):
             return  # the client left before sending its body: nobody to answer
         await self.app(scope, _replay(body, receive), send)
 
-    async def _too_large(self, send: Send) -> None:
+    async def _too_large(self, send: Send, limit: int) -> None:
         self.metrics.rejected.labels(reason="too_large").inc()
-        limit = self.max_body_bytes
         await _send_error(send, 413, "body_too_large", f"the request body is larger than {limit} bytes")
 
 

@@ -207,6 +207,7 @@ def install_middleware(app: FastAPI, settings: Settings, metrics: Metrics) -> No
         max_body_bytes=settings.max_body_bytes,
         body_timeout_s=settings.body_timeout_s,
         metrics=metrics,
+        job_body_bytes=settings.jobs_max_chars * 4 + 65_536 if settings.jobs else 0,  # UTF-8: 4 bytes a character
     )
     if settings.api_key is not None:
         app.add_middleware(ApiKeyMiddleware, api_key=settings.api_key.get_secret_value(), metrics=metrics)
@@ -214,7 +215,7 @@ def install_middleware(app: FastAPI, settings: Settings, metrics: Metrics) -> No
         app.add_middleware(
             CORSMiddleware,
             allow_origins=list(settings.cors_origins),
-            allow_methods=["GET", "POST"],
+            allow_methods=["GET", "POST", "DELETE"],
             allow_headers=["Authorization", "Content-Type", "X-API-Key"],
             expose_headers=EXPOSED_HEADERS,
         )

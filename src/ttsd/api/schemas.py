@@ -52,6 +52,18 @@ ERROR_EXAMPLES: dict[int, tuple[str, str, str | None]] = {
     422: ("invalid_parameter", "speed: Input should be less than or equal to 4", "speed"),
     503: ("queue_full", "the server is busy (512 items queued); retry later", None),
     504: ("timeout", "the request's deadline passed while it was queued", None),
+    404: ("job_not_found", "no job 'job_0123456789abcdef0123' (never submitted, removed, or past its retention)", None),
+    409: (
+        "job_state_conflict",
+        "job job_0123456789abcdef0123 is running; its audio is ready once it has succeeded",
+        None,
+    ),
+    507: (
+        "insufficient_storage",
+        "the jobs' disk budget is spent: this job may need 2.40 GB and 49.10 of 50.00 GB "
+        "are held; retry when jobs expire or are removed",
+        None,
+    ),
 }
 OPENAI_MODELS: tuple[str, ...] = ("tts-1", "tts-1-hd", "gpt-4o-mini-tts")
 _RATES = ", ".join(map(str, SAMPLE_RATES))
@@ -300,3 +312,4 @@ class UIConfig(BaseModel):
     sample_rate: int
     controls: dict[str, Range]
     auth_required: bool
+    jobs_max_chars: int = Field(0, description="Longest text a long-form job takes (0: jobs are off).")

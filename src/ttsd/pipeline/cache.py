@@ -11,13 +11,17 @@ input ids (the text after normalization and phonemization, which is what the mod
 requires ids to identify the sentence, so text-in backends put code points there) and
 :meth:`ttsd.controls.Controls.cache_key` (speed, pitch, ... and the seed when variation is on).
 
+An optional second tier (``shared``, :mod:`ttsd.pipeline.shared_cache`: Redis, ``TTSD_CACHE_URL``) is shared by
+the replicas of a pool: a local miss asks it (a hit there counts as ``shared_hit`` and is kept locally too), and
+what is stored goes to both.
+
 Not thread-safe: the engine uses it from the event loop only.
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict
-from typing import NamedTuple
+from typing import Any, NamedTuple, Protocol
 
 from ttsd.controls import Controls
 from ttsd.metrics import Metrics
@@ -48,6 +52,14 @@ def cache_key(info: VoiceInfo, utterance: Utterance, controls: Controls, *, vari
     )
 
 
+class SharedTier(Protocol):
+    """A cache shared by processes (``RedisSentenceCache``): never raises, a failure is a miss."""
+
+    def get(self, key: tuple[Any, ...]) -> Rendered | None: ...
+
+    def put(self, key: tuple[Any, ...], audio: Rendered) -> None: ...
+
+
 class SentenceCache:
     """LRU of sentence waveforms holding at most ``max_bytes`` (samples plus a small per-entry overhead).
 
@@ -56,11 +68,12 @@ class SentenceCache:
     must not modify it in place.
     """
 
-    def __init__(self, *, max_bytes: int, metrics: Metrics | None = None) -> None:
+    def __init__(self, *, max_bytes: int, metrics: Metrics | None = None, shared: SharedTier | None = None) -> None:
         if max_bytes < 0:
             raise ValueError("max_bytes must be >= 0")
         self._max_bytes = max_bytes
         self._metrics = metrics
+        self._shared = shared
         self._entries: OrderedDict[CacheKey, Rendered] = OrderedDict()
         self._bytes = 0
 
@@ -82,14 +95,23 @@ class SentenceCache:
         audio = self._entries.get(key)
         if audio is not None:
             self._entries.move_to_end(key)
+        elif self._shared is not None and (audio := self._shared.get(key)) is not None:
+            self._store(key, audio)
+            self._count("shared_hit")
+            return self._entries.get(key, audio)
         self._count("hit" if audio is not None else "miss")
         return audio
 
     def put(self, key: CacheKey, audio: Rendered) -> None:
         """Store a read-only copy of ``audio``, evicting least recently used entries to stay in budget.
 
-        Audio larger than the whole budget is not stored.
+        Audio larger than the whole budget is not stored (locally).
         """
+        if self.enabled and self._shared is not None:
+            self._shared.put(key, audio)
+        self._store(key, audio)
+
+    def _store(self, key: CacheKey, audio: Rendered) -> None:
         cost = _cost(audio)
         if not self.enabled or cost > self._max_bytes:
             return

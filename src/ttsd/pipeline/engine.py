@@ -29,11 +29,11 @@ from ttsd.config import BatchConfig
 from ttsd.errors import ShuttingDown
 from ttsd.metrics import Metrics
 from ttsd.pipeline.admission import AdmissionConfig, Ticket
-from ttsd.pipeline.cache import SentenceCache
+from ttsd.pipeline.cache import SentenceCache, SharedTier
 from ttsd.pipeline.job import Job, Stages
 from ttsd.pipeline.lane import Lane, LoadedVoice
 from ttsd.pipeline.output import ChunkEncoder, check_response_size, encode_whole
-from ttsd.pipeline.plan import RequestPlan, VoiceTable, plan_request
+from ttsd.pipeline.plan import RequestPlan, VoiceTable, is_markup, plan_request, read_script
 from ttsd.pipeline.request import (
     AudioChunk,
     EncodedChunk,
@@ -67,6 +67,7 @@ class EngineConfig:
     request_timeout_s: float = 60.0
     max_text_chars: int = 5000
     cache_bytes: int = 0
+    cache_url: str | None = None  # a shared second tier of the sentence cache (redis://...)
     warmup: bool = True
     frontend_workers: int = 1
     variant: str = ""
@@ -108,7 +109,7 @@ class TTSEngine:
         self._frontend = frontend
         self._load = load
         self._failure_listeners = [on_failure] if on_failure is not None else []
-        self._cache = SentenceCache(max_bytes=config.cache_bytes, metrics=metrics)
+        self._cache = SentenceCache(max_bytes=config.cache_bytes, metrics=metrics, shared=_shared_cache(config))
         self._pool = ThreadPoolExecutor(max_workers=config.frontend_workers, thread_name_prefix="ttsd-frontend")
         self._lanes: dict[str, Lane] = {}
         self._table = VoiceTable([])
@@ -267,8 +268,20 @@ class TTSEngine:
         )
 
     def _admission(self, plan: RequestPlan) -> Ticket:
-        """The one back-pressure point: the request's family lane admits its cost, or refuses (503) at once."""
-        return self._lanes[plan.main.family].admission.admit(plan.cost_s)
+        """The one back-pressure point: the request's family lane admits its cost, or refuses (503) at once
+        (a long-form job's sentence: against the lane's background budget, apart from interactive work)."""
+        lane = self._lanes[plan.main.family]
+        return (lane.background_admission if plan.background else lane.admission).admit(plan.cost_s)
+
+    def check(self, request: SynthesisRequest) -> str:
+        """Every check a request would pass before any synthesis, without admitting it: voice, controls and, for
+        markup, its length, the SSML parse (spoken text held to ``max_text_chars``) and its ``<voice>`` names.
+        Returns the family. Long-form jobs call it at submission (their plain text has a length limit of its
+        own), so a job never fails late for a reason known at once. Thread-safe (it reads the voice table)."""
+        limit = self._config.max_text_chars if is_markup(request) else None
+        plan = plan_request(request, self._table, max_text_chars=limit)
+        read_script(plan, self._table)
+        return plan.main.family
 
     def resolve(self, name: str | None) -> tuple[Lane, str | None]:
         """A voice name -> (lane, speaker). Blends (``a:0.6,b:0.4``) go to the lane of their first voice."""
@@ -341,6 +354,14 @@ class TTSEngine:
         family = plan.main.family
         self._metrics.characters.labels(voice=family).inc(len(plan.text))
         self._metrics.audio_seconds.labels(voice=family).inc(samples / plan.main.voice.sample_rate)
+
+
+def _shared_cache(config: EngineConfig) -> SharedTier | None:
+    if not config.cache_url or config.cache_bytes == 0:
+        return None
+    from ttsd.pipeline.shared_cache import RedisSentenceCache
+
+    return RedisSentenceCache(config.cache_url)
 
 
 @dataclass(frozen=True, slots=True)

@@ -190,7 +190,9 @@ class Job:
         # chunks are awaited (and closing the job drops them), not by a queue deadline.
         deadline = math.inf if self._plan.stream else self._deadline
         item = BatchItem(utterance=prepared.utterance, controls=prepared.controls)
-        (future,) = batcher.submit([item], deadline=deadline, urgent=self._urgent_left)
+        (future,) = batcher.submit(
+            [item], deadline=deadline, urgent=self._urgent_left, background=self._plan.background
+        )
         self._urgent_left = 0
         self._shared[key] = future
         return future

@@ -45,6 +45,8 @@ class Lane:
         self.voice = voice
         self.executor = loaded.executor
         self.admission = Admission(config=admission)
+        # Long-form jobs' sentences count here, apart from interactive work (their pace is set by the job runner).
+        self.background_admission = Admission(config=replace(admission, max_backlog_s=0.0))
         self.batcher = Batcher(
             executor=loaded.executor,
             config=batch,
@@ -52,10 +54,14 @@ class Lane:
             estimate_frames=voice.estimate_frames,
             sample_rate=voice.sample_rate,
             voice=voice.info.name,
-            on_batch=self.admission.observe,
+            on_batch=self._observe,
             on_fatal=on_fatal,
             on_depth=on_depth,
         )
+
+    def _observe(self, *, audio_s: float, model_s: float) -> None:
+        self.admission.observe(audio_s=audio_s, model_s=model_s)
+        self.background_admission.observe(audio_s=audio_s, model_s=model_s)
 
     @property
     def name(self) -> str:

@@ -100,7 +100,9 @@ class RequestPlan:
     * ``main``: the request's own voice; its family's rate is the response's rate;
     * ``cost_s``: the estimated audio seconds (admission's price and the whole-file size check);
     * ``deadline`` (loop time; ``inf`` for the Python API) and ``timeout_s`` (a stream's progress bound);
-    * ``max_chars``: the spoken-text limit markup is parsed against."""
+    * ``max_chars``: the spoken-text limit markup is parsed against;
+    * ``background``: a long-form job's sentence (:mod:`ttsd.jobs`): its items run only when no interactive item
+      is queued, and it is admitted against its lane's background budget."""
 
     text: str
     markup: bool
@@ -110,6 +112,7 @@ class RequestPlan:
     timeout_s: float
     stream: bool
     max_chars: int
+    background: bool = False
 
 
 def plan_request(
@@ -144,6 +147,7 @@ def plan_request(
         timeout_s=timeout,
         stream=stream,
         max_chars=limit,
+        background=request.background,
     )
 
 

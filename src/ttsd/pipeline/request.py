@@ -20,13 +20,16 @@ InputType = Literal["text", "ssml", "auto"]
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SynthesisRequest:
-    """One request as the engine sees it (types already checked by the API's schemas)."""
+    """One request as the engine sees it (types already checked by the API's schemas). ``background``: a
+    long-form job's sentence (:mod:`ttsd.jobs`): it runs only when no interactive work is queued and counts in
+    the lane's background admission, not the interactive one."""
 
     text: str
     controls: Controls = field(default_factory=Controls)
     voice: str | None = None
     input_type: InputType = "text"
     timeout_s: float | None = None
+    background: bool = False
 
 
 @dataclass(frozen=True, slots=True)

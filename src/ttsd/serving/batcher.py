@@ -107,11 +107,14 @@ class Batcher:
         if self._loop_task is None:
             self._loop_task = asyncio.create_task(self._loop(), name="ttsd-batcher")
 
-    def submit(self, items: Sequence[BatchItem], *, deadline: float, urgent: int = 0) -> list[RenderedFuture]:
+    def submit(
+        self, items: Sequence[BatchItem], *, deadline: float, urgent: int = 0, background: bool = False
+    ) -> list[RenderedFuture]:
         """Queue ``items`` (all or none); ``deadline`` is absolute, on ``asyncio.get_running_loop().time()``.
 
         The first ``urgent`` items are urgent (see :class:`~ttsd.serving.policy.PendingItem`): they run as soon
         as the executor is free, in batches of urgent items only. A stream marks its first sentence urgent.
+        ``background`` items (a long-form job's) run only when nothing else is queued.
 
         Raises :class:`ShuttingDown` after :meth:`drain` began; :class:`RuntimeError` when the items do not fit
         under ``max_queue`` (await :meth:`room` first).
@@ -130,7 +133,8 @@ class Batcher:
                 frames=self._estimate_frames(item.utterance, item.controls),
                 enqueued_at=now,
                 deadline=deadline,
-                urgent=position < urgent,
+                urgent=position < urgent and not background,
+                background=background,
             )
             future: RenderedFuture = loop.create_future()
             future.add_done_callback(self._on_future_done)

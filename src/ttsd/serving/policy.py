@@ -14,6 +14,9 @@ Invariants of a :class:`Dispatch` returned by :func:`next_batch`:
   item that alone exceeds the cap (it runs alone rather than never);
 * no item in it has reached its deadline at ``now``;
 * an urgent tier is always due (it never waits ``max_wait_ms`` for company);
+* ``background`` items (long-form jobs) form tiers of their own and are never due while any other live item is
+  queued: they soak up idle capacity only, so an interactive item waits for at most the one background batch
+  already running (background items are never urgent);
 * among the tiers that are due, the one whose head has the smallest :func:`priority_key` goes first (ties:
   lower ``seq``). The key is the head's arrival time plus ``overtake_s_per_frame`` x its estimated frames (0
   for urgent items): short items overtake long ones that arrived a little earlier, but every key is finite and
@@ -38,7 +41,8 @@ class PendingItem:
     (selects the bucket); ``frames`` is the estimated mel frame count (cost cap); ``enqueued_at`` and
     ``deadline`` are on the batcher's clock, in seconds. An item is expired once ``now >= deadline``.
     ``urgent`` items (a stream's first sentence, which its client is waiting for) are due at once, batch only
-    with urgent items of their bucket, and are not penalised for their length.
+    with urgent items of their bucket, and are not penalised for their length. ``background`` items (a job's
+    sentences) run only when no other item is queued.
     """
 
     seq: int
@@ -47,6 +51,7 @@ class PendingItem:
     enqueued_at: float
     deadline: float
     urgent: bool = False
+    background: bool = False
 
 
 Buckets = Mapping[int, Sequence[PendingItem]]
@@ -131,7 +136,8 @@ def prune(buckets: Buckets, *, now: float, cancelled: Set[int] = frozenset()) ->
 def next_batch(buckets: Buckets, now: float, cfg: BatchConfig, *, executor_idle: bool) -> Decision:
     """Decide what to run at ``now``. See the module docstring for the invariants.
 
-    Each bucket splits into two tiers: its urgent items and the others, each in FIFO order. A tier's
+    Each bucket splits into three tiers: its urgent items, the ordinary ones and the background ones, each in
+    FIFO order; background tiers are left out while any other tier has a live item. A tier's
     candidate batch is its longest FIFO prefix of live items that fits both ``max_batch_size`` and
     ``max_batch_frames``. The tier is *due* when it is urgent, when that batch is full (size reached, or the
     next item would break the frame cap, so waiting cannot grow it), when its oldest item has waited
@@ -143,9 +149,11 @@ def next_batch(buckets: Buckets, now: float, cfg: BatchConfig, *, executor_idle:
     tiers = [
         (index, cand)
         for index, items in buckets.items()
-        for urgent in (True, False)
-        if (cand := _candidate([i for i in items if i.urgent is urgent], now, cfg)).items
+        for kind in _KINDS
+        if (cand := _candidate([i for i in items if _kind(i) == kind], now, cfg)).items
     ]
+    if any(not cand.items[0].background for _, cand in tiers):  # interactive work first, always
+        tiers = [(index, cand) for index, cand in tiers if not cand.items[0].background]
     if not tiers:
         return Wait(wake_at=None)
     if not executor_idle:
@@ -162,6 +170,16 @@ def next_batch(buckets: Buckets, now: float, cfg: BatchConfig, *, executor_idle:
     next_due = min(cand.items[0].enqueued_at + max_wait_s for _, cand in tiers)
     deadline = _earliest_deadline(buckets, now)
     return Wait(wake_at=next_due if deadline is None else min(next_due, deadline))
+
+
+# The tiers of a bucket: urgent, ordinary, background.
+_KINDS = ("urgent", "ordinary", "background")
+
+
+def _kind(item: PendingItem) -> str:
+    if item.background:
+        return "background"
+    return "urgent" if item.urgent else "ordinary"
 
 
 @dataclass(frozen=True, slots=True)

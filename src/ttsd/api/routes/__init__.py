@@ -4,9 +4,9 @@
 never do (see ``ttsd.api.middleware``).
 """
 
-from ttsd.api.routes import health, speech, ui, voices
+from ttsd.api.routes import health, jobs, speech, ui, voices
 
-PROTECTED = (speech.router, voices.router)
+PROTECTED = (speech.router, voices.router, jobs.router)
 PUBLIC = (health.router, ui.router)
 
-__all__ = ["PROTECTED", "PUBLIC", "health", "speech", "ui", "voices"]
+__all__ = ["PROTECTED", "PUBLIC", "health", "jobs", "speech", "ui", "voices"]

@@ -53,4 +53,5 @@ async def ui_config(state: StateDep) -> UIConfig:
         sample_rate=infos[0].sample_rate if infos else 0,
         controls={k: Range(min=lo, max=hi, default=d) for k, ((lo, hi), d) in ranges.items()},
         auth_required=settings.api_key is not None,
+        jobs_max_chars=state.jobs.config.max_chars if state.jobs is not None and state.jobs.failure is None else 0,
     )
