@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from ttsd import __version__
@@ -24,7 +25,11 @@ from ttsd.pipeline.engine import EngineConfig, TTSEngine
 from ttsd.pipeline.lane import LoadedVoice
 from ttsd.pipeline.local import build_frontend
 from ttsd.precision import resolve_precision
-from ttsd.serving.executors import make_executor, select_device
+from ttsd.serving.executors import make_executor, select_devices
+from ttsd.serving.plan import WorkerSlot, describe, plan_workers, usable_cores
+from ttsd.serving.pool import WorkerPool
+from ttsd.serving.pooled_voice import PooledVoice
+from ttsd.serving.worker import WorkerSpec
 from ttsd.text.types import Frontend
 from ttsd.voices import registry
 from ttsd.voices.options import KokoroOptions, VoiceOptions
@@ -36,6 +41,8 @@ log = logging.getLogger(__name__)
 
 # Families `make run` serves by default when their assets are installed.
 AUTO_FAMILIES = ("baker", "kokoro")
+# Families that accept any device string (tests plan "cuda:N" workers on a CPU with them): never bound to CUDA.
+DEVICE_AGNOSTIC = frozenset({"fake"})
 
 
 def engine_config(settings: Settings) -> EngineConfig:
@@ -74,14 +81,14 @@ def jobs_config(settings: Settings) -> JobsConfig:
     )
 
 
-def voice_options(settings: Settings, *, device: str, precision: str) -> VoiceOptions:
+def voice_options(settings: Settings, *, device: str, precision: str, threads: int | None = None) -> VoiceOptions:
     return VoiceOptions(
         device=device,
         precision=precision,
         mode=settings.mode,
         model_dir=settings.model_dir,
         max_phonemes=settings.max_phonemes,
-        threads=settings.threads,
+        threads=threads or settings.threads,
         kokoro=KokoroOptions(voices_dir=settings.kokoro_voices_dir, backend=settings.kokoro_backend),
         sambert=settings.sambert_options(),
     )
@@ -109,28 +116,64 @@ def build_frontend_for(settings: Settings, names: Sequence[str]) -> Frontend:
     )
 
 
+def worker_plan(settings: Settings, devices: Sequence[str]) -> list[WorkerSlot]:
+    """Every model worker one family gets (:mod:`ttsd.serving.plan`)."""
+    return plan_workers(
+        devices, workers_per_device=settings.workers_per_device, threads=settings.threads, cores=usable_cores()
+    )
+
+
+def load_pool(
+    settings: Settings, metrics: Metrics, name: str, slots: Sequence[WorkerSlot], precision: str
+) -> LoadedVoice:
+    """One family on its worker pool: spawn the workers, load the text side here meanwhile, wait for them."""
+    specs = [
+        WorkerSpec(
+            family=name,
+            index=slot.index,
+            options=voice_options(settings, device=slot.device, precision=precision, threads=slot.threads),
+            warmup=settings.warmup,
+            bind_cuda=slot.device.startswith("cuda") and name not in DEVICE_AGNOSTIC,
+            log_level=settings.log_level,
+        )
+        for slot in slots
+    ]
+    pool = WorkerPool(specs=specs, metrics=metrics, watchdog_s=settings.batch_watchdog_s)
+    text = registry.load_family(name, replace(specs[0].options, load_model=False))
+    info = pool.start()
+    return LoadedVoice(voice=PooledVoice(text=text, info=info, device=pool.device), executor=pool)
+
+
 def build_engine(
     settings: Settings, metrics: Metrics, *, on_failure: Callable[[BaseException], None] | None = None
 ) -> TTSEngine:
-    """An engine (not started) that loads the configured families on start."""
+    """An engine (not started) that loads the configured families on start: each on a pool of model worker
+    processes, or in this process (one thread) with ``workers_per_device=0``."""
     names = families(settings)
 
     def load() -> list[LoadedVoice]:
-        device, reason = select_device(settings.device)
-        log.info("device %s: %s", device, reason)
-        precision = resolve_precision(settings.precision, device, mode=settings.mode)
-        options = voice_options(settings, device=device, precision=precision)
+        devices, reason = select_devices(settings.device, settings.devices)
+        log.info("devices %s: %s", ", ".join(devices), reason)
+        precision = resolve_precision(settings.precision, devices[0], mode=settings.mode)
         loaded: list[LoadedVoice] = []
-        for name in names:
-            voice = registry.load_family(name, options)
-            executor = make_executor(device, voice, watchdog_s=settings.batch_watchdog_s)
-            log.info("voice %s loaded (%s, %s, executor %s)", name, device, voice.info.precision, executor.name)
-            loaded.append(LoadedVoice(voice=voice, executor=executor))
+        try:
+            if settings.workers_per_device == 0:
+                loaded = _load_inline(settings, names, devices[0], precision)
+            else:
+                slots = worker_plan(settings, devices)
+                log.info("worker plan per family: %s", describe(slots))
+                for name in names:
+                    loaded.append(load_pool(settings, metrics, name, slots, precision))
+                    log.info("voice %s loaded on %d worker(s) (%s)", name, len(slots), loaded[-1].voice.info.precision)
+        except BaseException:
+            for item in loaded:
+                item.executor.close(wait=False)
+            raise
         first = loaded[0]
         metrics.set_build_info(
             version=__version__,
             voice=",".join(names),
-            device=device,
+            device=",".join(devices),
             precision=first.voice.info.precision,
             executor=first.executor.name,
         )
@@ -143,6 +186,18 @@ def build_engine(
         load=load,
         on_failure=on_failure,
     )
+
+
+def _load_inline(settings: Settings, names: Sequence[str], device: str, precision: str) -> list[LoadedVoice]:
+    """``workers_per_device=0``: every family in this process, one model thread each (no fault isolation)."""
+    options = voice_options(settings, device=device, precision=precision)
+    loaded: list[LoadedVoice] = []
+    for name in names:
+        voice = registry.load_family(name, options)
+        executor = make_executor(device, voice, watchdog_s=settings.batch_watchdog_s)
+        log.info("voice %s loaded (%s, %s, executor %s)", name, device, voice.info.precision, executor.name)
+        loaded.append(LoadedVoice(voice=voice, executor=executor))
+    return loaded
 
 
 def build_app(settings: Settings, *, on_failure: Callable[[BaseException], None] | None = None) -> FastAPI:

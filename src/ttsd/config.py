@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -82,6 +83,12 @@ LIST_EXAMPLES = {
     "jobs_retention": "7d",
     "jobs_store": "redis://redis:6379/0",
     "cache_url": "redis://redis:6379/1",
+    "devices": "cuda:0 cuda:1",
+}
+# Settings that no longer exist, and what replaced them (a leftover value is an error, not silently ignored).
+REMOVED = {
+    "TTSD_WORKERS": "uvicorn worker processes were replaced by the model worker pool: use TTSD_WORKERS_PER_DEVICE "
+    "(model workers per device) and scale replicas for more HTTP capacity (docs/deployment.md)",
 }
 REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
 
@@ -124,7 +131,6 @@ class Settings(BaseSettings):
 
     host: str = Field("0.0.0.0", description="Address to listen on.")
     port: int = Field(8080, ge=1, le=65535, description="TCP port.")
-    workers: int = Field(1, ge=1, description="Uvicorn worker processes (each loads its own voice).")
     log_level: str = Field("info", description="debug, info, warning, error.")
     log_format: LogFormat = Field("text", description="text or json log lines.")
 
@@ -151,9 +157,24 @@ class Settings(BaseSettings):
         20.0, ge=0, description="Admission: seconds of model time admitted work may represent (0 = no limit)."
     )
     batch_watchdog_s: float = Field(
-        600.0, gt=0, description="A batch running longer means the model hung: the server fails and exits."
+        600.0,
+        gt=0,
+        description="A batch running longer means its model worker hung: it is killed and replaced, the batch "
+        "retried once (in-process mode: the server fails and exits).",
     )
     device: Device = Field("auto", description="auto (CUDA when usable, else CPU), cpu or cuda.")
+    devices: StrList = Field(
+        (),
+        description="Devices for the model workers, e.g. 'cuda:0 cuda:1' (default: from TTSD_DEVICE: every usable "
+        "GPU, else cpu).",
+    )
+    workers_per_device: int | None = Field(
+        None,
+        ge=0,
+        le=64,
+        description="Model worker processes per device and voice family (default: GPU 1; CPU cores / threads "
+        "per worker); 0 runs the model in the server process (one thread, no fault isolation).",
+    )
     precision: Precision = Field(
         "auto",
         description="auto (CPU: mixed if it has bf16 fast paths, else fp32; CUDA: fp16), fp32, "
@@ -162,7 +183,12 @@ class Settings(BaseSettings):
     mode: Mode = Field(
         "fast", description="fast (float frame-level layers; default) or exact (bit-faithful to TFLite)."
     )
-    threads: int | None = Field(None, ge=1, description="Torch intra-op threads on CPU (default: all cores).")
+    threads: int | None = Field(
+        None,
+        ge=1,
+        description="Intra-op threads per model worker on the CPU (default: 1 up to 4 cores, else 2; with "
+        "TTSD_WORKERS_PER_DEVICE set, the cores divided among the workers).",
+    )
     model_dir: Path | None = Field(None, description="Cache of converted weights (default: user cache dir).")
     lexicon: Path | None = Field(None, description="User lexicon file: one 'word pinyin pinyin...' per line.")
     modelscope_model: str = Field(
@@ -296,6 +322,9 @@ class Settings(BaseSettings):
 def load_settings(**overrides: Any) -> Settings:
     """Settings from ``overrides`` (command-line flags), then the environment, then defaults; a bad value raises
     :class:`ConfigError` with one line (``error_line``) instead of pydantic's multi-line report."""
+    for name, why in REMOVED.items():
+        if os.environ.get(name, "1").strip() not in ("", "1"):
+            raise ConfigError(f"{name} is no longer a setting: {why}")
     try:
         return Settings(**overrides)
     except ValidationError as exc:

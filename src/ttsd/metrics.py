@@ -91,6 +91,22 @@ class Metrics:
         self.jobs_backlog = Gauge(
             "ttsd_jobs_backlog_characters", "Characters of queued and running jobs still to synthesize.", registry=r
         )
+        self.workers = Gauge("ttsd_workers", "Live model worker processes per voice family.", ["voice"], registry=r)
+        self.worker_info = Gauge(
+            "ttsd_worker_info",
+            "The worker plan (value 1): one series per model worker with its device and intra-op threads.",
+            ["voice", "worker", "device", "threads"],
+            registry=r,
+        )
+        self.worker_restarts = Counter(
+            "ttsd_worker_restarts_total", "Model workers lost (died, killed, hung) and replaced.", ["voice"], registry=r
+        )
+        self.worker_busy = Counter(
+            "ttsd_worker_busy_seconds_total",
+            "Seconds a model worker spent on batches (its rate is the worker's busy ratio).",
+            ["voice", "worker"],
+            registry=r,
+        )
         # Pre-create label sets so dashboards and alerts see zeros rather than "no data".
         for reason in REJECT_REASONS:
             self.rejected.labels(reason=reason)
@@ -107,6 +123,7 @@ class Metrics:
             histogram.labels(voice=voice)
         self.audio_seconds.labels(voice=voice)
         self.characters.labels(voice=voice)
+        self.worker_restarts.labels(voice=voice)
 
     def set_build_info(self, *, version: str, voice: str, device: str, precision: str, executor: str) -> None:
         self.build_info.clear()

@@ -30,11 +30,11 @@ def test_mixed_paragraph_within_25_db_of_fp32(model_dir: Path, synthesizer: Synt
     text = PARAGRAPH.read_text(encoding="utf-8").strip()
     mixed = load(VoiceOptions(model_dir=model_dir, precision="mixed"))
     assert mixed.info.precision == "mixed"
-    acoustic = mixed._acoustic
+    acoustic, vocoder = mixed._model()
     assert (acoustic.frame_dtype, acoustic.postnet_dtype) == (torch.float32, torch.bfloat16)
     assert next(acoustic.decoder.parameters()).dtype == torch.float32
     assert next(acoustic.postnet.parameters()).dtype == torch.bfloat16
-    assert mixed._vocoder.compute_dtype == torch.bfloat16
+    assert vocoder.compute_dtype == torch.bfloat16
     ref = synthesizer.synthesize(text).audio
     test = Synthesizer(voice=mixed, frontend=synthesizer.frontend).synthesize(text).audio
     assert _snr_db(ref, test) >= MIN_SNR_DB

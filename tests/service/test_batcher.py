@@ -27,7 +27,9 @@ class GateExecutor:
     name = "gate"
     device = "cpu"
 
-    def __init__(self) -> None:
+    def __init__(self, capacity: int = 1) -> None:
+        self.capacity = capacity
+        self.listeners: list[Callable[[], None]] = []
         self.gate = asyncio.Event()
         self.batches: list[tuple[str, ...]] = []
         self.running = 0
@@ -59,6 +61,9 @@ class GateExecutor:
 
     async def call(self, fn: Callable[[], T]) -> T:
         return fn()
+
+    def watch(self, listener: Callable[[], None]) -> None:
+        self.listeners.append(listener)
 
     def close(self, *, wait: bool = True) -> None:
         pass

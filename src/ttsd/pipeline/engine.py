@@ -83,10 +83,11 @@ class Health:
     device: str
     executor: str
     failure: str | None = None
+    workers_ok: bool = True  # every family has at least one live model worker
 
     @property
     def ready(self) -> bool:
-        return self.state is State.READY
+        return self.state is State.READY and self.workers_ok
 
 
 Loader = Callable[[], Sequence[LoadedVoice]]
@@ -196,6 +197,7 @@ class TTSEngine:
             device=",".join(sorted({lane.executor.device for lane in lanes})),
             executor=",".join(sorted({lane.executor.name for lane in lanes})),
             failure=None if self.failure is None else str(getattr(self.failure, "message", self.failure)),
+            workers_ok=all(lane.executor.capacity > 0 for lane in lanes),
         )
 
     # -- introspection -----------------------------------------------------------------------------------------

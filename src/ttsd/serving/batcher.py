@@ -1,6 +1,6 @@
 """The batcher: an asyncio loop around the pure policy (:mod:`ttsd.serving.policy`).
 
-It owns the queue (length buckets), the clock (the event loop's ``loop.time()``) and the one batch in flight,
+It owns the queue (length buckets), the clock (the event loop's ``loop.time()``) and the batches in flight,
 and turns policy decisions into executor calls and resolved futures. Contracts:
 
 * :meth:`Batcher.submit` is all-or-nothing: either every item of the call is queued, or none is and
@@ -14,8 +14,11 @@ and turns policy decisions into executor calls and resolved futures. Contracts:
 * Cancelling an item's future removes it from the queue. A batch already running is not interrupted; results
   for cancelled futures are discarded.
 * If a batch of several items fails, each item is retried alone, so one bad input fails only its own future
-  (a voice failure must not lose anyone else's work). A batch of one fails with the executor's error.
-* One batch in flight per batcher (one batcher per executor).
+  (a voice failure must not lose anyone else's work). A batch of one fails with the executor's error. A
+  batch that lost two model workers (:class:`~ttsd.serving.pool.WorkerLost`) is not retried item by item.
+* Work-conserving dispatch: up to ``executor.capacity`` batches in flight (one per live model worker; one for
+  an in-process executor). Whenever fewer are running, the policy is asked for the next batch, told how many
+  workers are free (it splits a lane's queue across them rather than leave one idle).
 * Runs on the event loop only: no locks, not thread-safe.
 """
 
@@ -35,6 +38,7 @@ from ttsd.errors import BackendDead, BackendError, DeadlineExceeded, ShuttingDow
 from ttsd.metrics import Metrics
 from ttsd.serving.executors import Executor
 from ttsd.serving.policy import Dispatch, PendingItem, bucket_of, next_batch, prune
+from ttsd.serving.pool import WorkerLost
 from ttsd.voices.base import BatchItem, BatchOutput, IntArray, Rendered, Utterance
 
 log = logging.getLogger(__name__)
@@ -82,17 +86,18 @@ class Batcher:
         self._queued: dict[int, _Entry] = {}
         self._seq = itertools.count()
         self._accepting = True
-        self._in_flight: asyncio.Task[None] | None = None
+        self._in_flight: set[asyncio.Task[None]] = set()
         self._loop_task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
         self._idle = asyncio.Event()
         self._idle.set()
         self._has_room = asyncio.Event()
         self._has_room.set()
+        executor.watch(self._wake.set)  # a worker freed or replaced: re-plan
 
     @property
     def queue_depth(self) -> int:
-        """Items waiting (not counting the batch in flight)."""
+        """Items waiting (not counting the batches in flight)."""
         return len(self._queued)
 
     async def room(self, count: int = 1) -> None:
@@ -161,7 +166,7 @@ class Batcher:
     async def stop(self) -> None:
         """Stop now: queued and running items fail with :class:`ShuttingDown`."""
         self._accepting = False
-        for task in (self._loop_task, self._in_flight):
+        for task in (self._loop_task, *self._in_flight):
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -178,7 +183,8 @@ class Batcher:
             try:
                 now = loop.time()
                 self._drop_dead(now)
-                decision = next_batch(self._buckets, now, self._config, executor_idle=self._in_flight is None)
+                free = self._executor.capacity - len(self._in_flight)
+                decision = next_batch(self._buckets, now, self._config, executor_idle=free > 0, idle_workers=free)
                 if isinstance(decision, Dispatch):
                     self._dispatch(decision, now)
                     continue
@@ -221,7 +227,7 @@ class Batcher:
             del self._buckets[decision.bucket]
         for pending in decision.items:
             self._metrics.queue_wait.labels(voice=self._voice).observe(now - pending.enqueued_at)
-        self._in_flight = asyncio.create_task(self._run_batch(entries), name="ttsd-batch")
+        self._in_flight.add(asyncio.create_task(self._run_batch(entries), name="ttsd-batch"))
         self._changed()
 
     async def _run_batch(self, entries: list[_Entry]) -> None:
@@ -232,7 +238,9 @@ class Batcher:
                 _fail(entry, ShuttingDown("the service shut down while this request ran"))
             raise
         finally:
-            self._in_flight = None
+            task = asyncio.current_task()
+            if task is not None:
+                self._in_flight.discard(task)
             self._changed()
 
     async def _execute(self, entries: list[_Entry], *, retry_singly: bool) -> None:
@@ -254,7 +262,7 @@ class Batcher:
                 self._on_fatal(exc)
             return
         except Exception as exc:
-            if retry_singly and len(live) > 1:
+            if retry_singly and len(live) > 1 and not isinstance(exc, WorkerLost):
                 log.warning("batch of %d failed (%s); retrying its items one by one", len(live), exc)
                 for entry in live:
                     await self._execute([entry], retry_singly=False)
@@ -287,7 +295,8 @@ class Batcher:
         if audio_s > 0:
             m.real_time_factor.labels(voice=voice).observe((output.acoustic_seconds + output.vocoder_seconds) / audio_s)
         if self._on_batch is not None:
-            self._on_batch(audio_s=audio_s, model_s=wall_s)
+            # Admission's drain rate is the family's: with N workers busy side by side, N times one batch's.
+            self._on_batch(audio_s=audio_s, model_s=wall_s / max(1, self._executor.capacity))
 
     def _fail_all_queued(self, exc: Exception) -> None:
         for entry in self._queued.values():
@@ -305,7 +314,7 @@ class Batcher:
             self._on_depth()
         else:
             self._metrics.queue_depth.set(len(self._queued))
-        if not self._queued and self._in_flight is None:
+        if not self._queued and not self._in_flight:
             self._idle.set()
         else:
             self._idle.clear()

@@ -1,9 +1,11 @@
-"""Executors: run a voice's blocking calls off the event loop, one batch at a time per device.
+"""Executors: run a voice's blocking calls off the event loop.
 
-Both executors own exactly one worker thread, so a voice (which is not thread-safe, see
-:mod:`ttsd.voices.base`) only ever sees one call at a time, and the event loop stays free for HTTP, health
-checks and the batcher. :class:`CpuExecutor` is the CPU flavour (torch's intra-op threads do the parallel
-work: the voice sets them); :class:`CudaExecutor` is the CUDA flavour (its thread binds the CUDA device).
+The server runs each family on a pool of worker processes (:class:`ttsd.serving.pool.WorkerPool`,
+``capacity`` batches at once); the in-process executors here serve the Python API, ``ttsd synth``, tests,
+and a server started with ``TTSD_WORKERS_PER_DEVICE=0``. Both own exactly one worker thread, so a voice
+(which is not thread-safe, see :mod:`ttsd.voices.base`) only ever sees one call at a time, and the event
+loop stays free for HTTP, health checks and the batcher. :class:`CpuExecutor` is the CPU flavour (torch's
+intra-op threads do the parallel work: the voice sets them); :class:`CudaExecutor` is the CUDA flavour (its thread binds the CUDA device).
 
 torch is never imported at module level: CPU-only and fake-voice deployments import this module without it.
 """
@@ -36,6 +38,15 @@ class Executor(Protocol):
     @property
     def device(self) -> str: ...
 
+    @property
+    def capacity(self) -> int:
+        """Batches it can run at once (live workers); the batcher keeps at most this many in flight."""
+        ...
+
+    def watch(self, listener: Callable[[], None]) -> None:
+        """Call ``listener()`` when capacity may have grown (a worker freed or replaced)."""
+        ...
+
     async def run(self, items: Sequence[BatchItem]) -> BatchOutput:
         """Run one batch through the voice. Raises :class:`BackendError` if the voice fails."""
         ...
@@ -66,6 +77,13 @@ class _ThreadExecutor:
     @property
     def device(self) -> str:
         return self._device
+
+    @property
+    def capacity(self) -> int:
+        return 1
+
+    def watch(self, listener: Callable[[], None]) -> None:
+        """One thread, no replacements: the batcher's own bookkeeping sees it free up."""
 
     def _init_thread(self) -> None:
         """Runs once in the worker thread before any batch."""
@@ -154,6 +172,34 @@ def select_device(requested: str, *, probe: Callable[[str], tuple[bool, str]] | 
             )
         return requested, f"{requested} requested ({why})"
     raise BackendUnavailable(f"unknown device {requested!r}; use auto, cpu, cuda or cuda:N")
+
+
+def select_devices(
+    requested: str,
+    listed: Sequence[str] = (),
+    *,
+    probe: Callable[[str], tuple[bool, str]] | None = None,
+    count: Callable[[], int] | None = None,
+) -> tuple[list[str], str]:
+    """The devices the worker pool uses, and why: ``listed`` (``TTSD_DEVICES``) if given, each checked;
+    else from ``requested`` (``TTSD_DEVICE``): ``auto`` and ``cuda`` take every usable GPU (``cuda:0`` ..
+    ``cuda:n-1``; ``auto`` falls back to the CPU), ``cuda:N`` that one, ``cpu`` the CPU. ``probe`` and
+    ``count`` (tests) replace :func:`probe_cuda` and torch's device count."""
+    if listed:
+        resolved = [select_device(device, probe=probe)[0] for device in listed]
+        return list(dict.fromkeys(resolved)), "devices listed"
+    device, reason = select_device(requested, probe=probe)
+    if device != "cuda":
+        return [device], reason
+    check = probe if probe is not None else probe_cuda
+    total = count() if count is not None else _cuda_count()
+    usable = [f"cuda:{k}" for k in range(total) if check(f"cuda:{k}")[0]]
+    return (usable or ["cuda:0"]), f"{reason}; {len(usable) or 1} usable GPU(s)"
+
+
+def _cuda_count() -> int:
+    torch = _import_torch()
+    return 0 if torch is None else int(torch.cuda.device_count())
 
 
 def probe_cuda(device: str = "cuda") -> tuple[bool, str]:

