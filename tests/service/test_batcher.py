@@ -318,3 +318,29 @@ async def test_urgent_items_run_first_in_a_batch_of_their_own(
     executor.gate.set()
     await asyncio.gather(first, *older, *stream)
     assert executor.batches == [("first",), ("head",), ("old1", "old2", "rest1", "rest2")]
+
+
+async def test_a_pool_of_two_runs_two_batches_at_once_and_splits_a_lane(metrics: Metrics) -> None:
+    executor = GateExecutor(capacity=2)
+    batcher = Batcher(
+        executor=executor,
+        config=BatchConfig(max_batch_size=8, max_wait_ms=0.0, max_queue=16),
+        metrics=metrics,
+        estimate_frames=lambda u, c: len(u.ids),
+        sample_rate=SR,
+        voice="v",
+    )
+    await batcher.start()
+    futures = batcher.submit([item(f"s{k}") for k in range(4)], deadline=far())
+    await settle()
+    # Two free workers: the lane's four items go out as two batches of two, side by side.
+    assert executor.batches == [("s0", "s1"), ("s2", "s3")]
+    assert executor.running == 2
+    (late,) = batcher.submit([item("late")], deadline=far())
+    await settle()
+    assert executor.running == 2  # no third batch while both workers are busy
+    executor.gate.set()
+    await asyncio.gather(*futures, late)
+    assert executor.batches[-1] == ("late",)
+    assert executor.max_running == 2
+    await batcher.stop()

@@ -5,7 +5,8 @@ The server runs each family on a pool of worker processes (:class:`ttsd.serving.
 and a server started with ``TTSD_WORKERS_PER_DEVICE=0``. Both own exactly one worker thread, so a voice
 (which is not thread-safe, see :mod:`ttsd.voices.base`) only ever sees one call at a time, and the event
 loop stays free for HTTP, health checks and the batcher. :class:`CpuExecutor` is the CPU flavour (torch's
-intra-op threads do the parallel work: the voice sets them); :class:`CudaExecutor` is the CUDA flavour (its thread binds the CUDA device).
+intra-op threads do the parallel work: the voice sets them); :class:`CudaExecutor` is the CUDA flavour (its
+thread binds the CUDA device).
 
 torch is never imported at module level: CPU-only and fake-voice deployments import this module without it.
 """

@@ -60,7 +60,8 @@ def plan_workers(
             count, per_worker = workers_per_device or 1, threads or 1
         else:
             count, per_worker = cpu_split(cores, workers=workers_per_device, threads=threads)
-        slots.extend(WorkerSlot(index=len(slots) + k, device=device, threads=per_worker) for k in range(count))
+        first = len(slots)
+        slots += [WorkerSlot(index=first + k, device=device, threads=per_worker) for k in range(count)]
     return slots
 
 

@@ -153,7 +153,9 @@ class KokoroVoice:
 
     def warmup(self) -> None:
         sentence = Sentence(tuple(Token("字", (s,), "dictionary") for s in WARMUP_SYLLABLES))
-        self.run_batch([BatchItem(self.encode(sentence))])
+        # No word cutter: a model worker warms its model up without loading jieba (its server encodes).
+        out = Phonemizer(vocab=load_vocab())(sentence)
+        self.run_batch([BatchItem(Utterance(text=sentence.text, phonemes=tuple(out.phonemes), ids=out.ids))])
 
     def _blend(self, controls: Controls) -> Blend:
         if controls.speaker is None:
