@@ -196,8 +196,11 @@ def _ready(url: str) -> bool:
 
 
 @contextlib.contextmanager
-def server(args: argparse.Namespace, voice: str, max_batch: int, log: Path) -> Iterator[str]:
-    """``ttsd serve`` on a free loopback port; yields its URL once /readyz answers 200."""
+def server(
+    args: argparse.Namespace, voice: str, max_batch: int, log: Path, extra: dict[str, str] | None = None
+) -> Iterator[str]:
+    """``ttsd serve`` on a free loopback port (``extra``: more TTSD_* settings); yields its URL once /readyz
+    answers 200."""
     port = free_port()
     env = {
         **os.environ,
@@ -208,6 +211,7 @@ def server(args: argparse.Namespace, voice: str, max_batch: int, log: Path) -> I
         "TTSD_CACHE_BYTES": "0",
         "TTSD_MAX_BATCH_SIZE": str(max_batch),
         "TTSD_PRECISION": args.server_precision,
+        **(extra or {}),
     }
     with log.open("a", encoding="utf-8") as sink:
         proc = subprocess.Popen(
@@ -260,24 +264,41 @@ def load_run(args: argparse.Namespace, url: str, name: str, clients: int, second
     return {"report": report, "rc": rc}
 
 
-def _plan(args: argparse.Namespace) -> list[tuple[str, int, list[int]]]:
-    """(mode, server max batch size, client counts) for each server a voice gets."""
-    plans = [("batched", args.max_batch_size, list(args.clients))]
+def per_device(args: argparse.Namespace) -> list[str]:
+    """The devices to load one by one (throughput per GPU, next to the whole pool's "batched" runs): given,
+    else every GPU when there are several (``cpu`` in CPU mode, to exercise the path)."""
+    if args.per_device is not None:
+        return list(args.per_device)
+    if not args.device.startswith("cuda"):
+        return ["cpu"]
+    import torch
+
+    count = torch.cuda.device_count()
+    return [f"cuda:{k}" for k in range(count)] if count > 1 else []
+
+
+def _plan(args: argparse.Namespace) -> list[tuple[str, int, list[int], dict[str, str]]]:
+    """(mode, server max batch size, client counts, extra settings) for each server a voice gets. "batched"
+    serves on the whole worker pool (every GPU); a device's own row serves on that device alone."""
+    plans = [("batched", args.max_batch_size, list(args.clients), {})]
     if args.unbatched_clients:
-        plans.append(("unbatched", 1, list(args.unbatched_clients)))
+        plans.append(("unbatched", 1, list(args.unbatched_clients), {}))
+    top = [max(args.clients)]
+    plans += [(device, args.max_batch_size, top, {"TTSD_DEVICES": device}) for device in per_device(args)]
     return plans
 
 
 def stage_load(args: argparse.Namespace, voice: str, budget: Budget) -> list[dict[str, Any]]:
     runs: list[dict[str, Any]] = []
-    for mode, max_batch, client_counts in _plan(args):
+    for mode, max_batch, client_counts, extra in _plan(args):
         heads: list[dict[str, Any]] = [{"mode": mode, "clients": c, "max_batch_size": max_batch} for c in client_counts]
         if budget.left() < SERVER_START_S + 10 * len(heads):
             runs += [{**h, "skipped": "time budget"} for h in heads]
             continue
         done: list[dict[str, Any]] = []
         try:
-            with server(args, voice, max_batch, args.work / f"server-{voice}-{mode}.log") as url:
+            log = args.work / f"server-{voice}-{mode.replace(':', '')}.log"
+            with server(args, voice, max_batch, log, extra) as url:
                 for i, (head, clients) in enumerate(zip(heads, client_counts, strict=True)):
                     fair = (budget.left() - 20) / (len(heads) - i) - args.request_timeout_s / 4
                     seconds = min(args.seconds, fair)
@@ -306,6 +327,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--clients", type=int, nargs="+", default=[16, 64])
     p.add_argument("--unbatched-clients", type=int, nargs="*", default=[64])
     p.add_argument("--max-batch-size", type=int, default=64, help="the batched server's TTSD_MAX_BATCH_SIZE")
+    p.add_argument(
+        "--per-device",
+        nargs="*",
+        default=None,
+        help="devices to also load one at a time (default: every GPU when there are several; cpu in CPU mode)",
+    )
     p.add_argument("--server-precision", default="auto", help="TTSD_PRECISION of the servers")
     p.add_argument("--seconds", type=float, default=30.0, help="load per client count, at most")
     p.add_argument("--request-timeout-s", type=float, default=20.0)

@@ -149,6 +149,24 @@ def _load_lines(voice: str, load: list[dict[str, Any]]) -> list[str]:
     return lines
 
 
+def _pool_lines(voice: str, load: list[dict[str, Any]]) -> list[str]:
+    """The worker pool against its devices one by one, at the same client count: pool / sum of the devices."""
+    devices = {run["mode"]: run for run in load if run.get("mode") not in ("batched", "unbatched") and "report" in run}
+    if not devices:
+        return []
+    clients = next(iter(devices.values()))["clients"]
+    pool = _reports(load, "batched").get(clients)
+    each = " + ".join(f"{mode} {run['report']['audio_seconds_per_s']:.1f}" for mode, run in devices.items())
+    total = sum(run["report"]["audio_seconds_per_s"] for run in devices.values())
+    if pool is None:
+        return [f"{voice:<8} pool vs devices at {clients} clients: {each} (no pool run)"]
+    ratio = pool["audio_seconds_per_s"] / total if total > 0 else 0.0
+    return [
+        f"{voice:<8} pool vs devices at {clients} clients: pool {pool['audio_seconds_per_s']:.1f} audio s/s; "
+        f"one device at a time: {each} (pool / sum {ratio:.2f})"
+    ]
+
+
 def format_summary(results: dict[str, Any]) -> str:
     """Bench rows, load rows, then the goals (the last lines of the check's output)."""
     device = results.get("device", "?")
@@ -162,6 +180,7 @@ def format_summary(results: dict[str, Any]) -> str:
     )
     for voice, data in results.get("voices", {}).items():
         lines += _load_lines(voice, data.get("load", []))
+        lines += _pool_lines(voice, data.get("load", []))
     failing = results.get("tests", {}).get("failing", [])
     lines += [f"failed test: {name}" for name in failing[:20]]
     lines.append(f"{'goal':<44} {'target':<9} {'status':<13} figure")

@@ -244,7 +244,9 @@ def test_cpu_mode_end_to_end_with_the_fake_voice(tmp_path: Path) -> None:
     (fp32,) = fake["bench"]["results"]
     assert [b["batch_size"] for b in fp32["batches"]] == [1, 3]
     assert all(b["audio_s_per_s"] > 0 for b in fp32["batches"])
-    assert [(r["mode"], r["clients"]) for r in fake["load"]] == [("batched", 2), ("unbatched", 2)]
+    # the whole pool, unbatched, then each device alone (CPU mode: the one device, "cpu")
+    assert [(r["mode"], r["clients"]) for r in fake["load"]] == [("batched", 2), ("unbatched", 2), ("cpu", 2)]
+    assert "pool vs devices at 2 clients: pool" in done.stdout
     assert all(r["report"]["ok"] > 0 and r["report"]["ttfa_s"]["p50"] > 0 for r in fake["load"])
     missing = results["voices"]["nosuchvoice"]
     assert missing["bench"]["unloadable"].startswith("UnknownVoice: unknown voice 'nosuchvoice'")
