@@ -2,8 +2,14 @@
 on the same cores; both are loaded by the same client (`ttsd loadtest`, /tts, WAV, bench/texts_mixed.txt), with
 the sentence cache of ttsd off. Runs alternate (ttsd, LitServe, ttsd, ...) --pairs times; every load is bounded.
 
-    python bench/litserve_compare.py --pairs 3 --seconds 60 --concurrency 16
+    python bench/litserve_compare.py --pairs 3 --seconds 60 --concurrency 16 --litserve-workers 2
+    python bench/litserve_compare.py --pairs 3 --seconds 60 --litserve-workers 1
+    python bench/litserve_compare.py --pairs 1 --seconds 20 --env TTSD_WORKERS_PER_DEVICE=0   # ttsd in-process
     python bench/litserve_compare.py serve-litserve --port 8123        # the LitServe server alone
+
+``--litserve-workers N``: LitServe's ``workers_per_device`` (default 2, its best configuration on 2 cores), each
+worker with the cores divided among them as torch threads (2 workers x 1 thread on 2 cores), the same split as
+ttsd's own worker pool (its defaults: 2 worker processes x 1 thread on 2 cores). ``--env``: ttsd settings.
 
 The LitServe side (litserve 0.2.19): a LitAPI with batching (max_batch_size 16, batch_timeout 0.01 s) around
 ``ttsd.load_voice("baker", precision="auto")``: each request's text through the front end
@@ -39,6 +45,8 @@ ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "artifacts" / "litserve_compare"
 TEXTS = ROOT / "bench" / "texts_mixed.txt"
 BATCH = 16
+THREADS_ENV = "BENCH_LITSERVE_THREADS"  # torch threads per LitServe worker (set by serve-litserve for its workers)
+TTSD_ENV: dict[str, str] = {}  # --env: extra ttsd settings
 
 
 class BakerAPI(ls.LitAPI):  # type: ignore[misc]
@@ -47,7 +55,8 @@ class BakerAPI(ls.LitAPI):  # type: ignore[misc]
     def setup(self, device: str) -> None:
         import ttsd
 
-        self.synth = ttsd.load_voice("baker", precision="auto")
+        threads = int(os.environ.get(THREADS_ENV, "0")) or None
+        self.synth = ttsd.load_voice("baker", precision="auto", threads=threads)
         self.synth.synthesize("欢迎使用中文语音合成服务。今天天气很好。")  # warm up
         self.stats = (OUT / "litserve-batches.jsonl").open("a")
 
@@ -93,9 +102,10 @@ class BakerAPI(ls.LitAPI):  # type: ignore[misc]
         return Response(content=output, media_type="audio/wav", headers={"x-sample-rate": "24000"})
 
 
-def litserve_main(port: int) -> None:
+def litserve_main(port: int, workers: int) -> None:
+    os.environ[THREADS_ENV] = str(max(1, len(os.sched_getaffinity(0)) // workers))  # inherited by its workers
     api = BakerAPI(max_batch_size=BATCH, batch_timeout=0.01, api_path="/tts")
-    server = ls.LitServer(api, accelerator="cpu", workers_per_device=1, timeout=120)
+    server = ls.LitServer(api, accelerator="cpu", workers_per_device=workers, timeout=120)
     server.run(host="127.0.0.1", port=port, num_api_servers=1, generate_client_file=False, log_level="warning")
 
 
@@ -107,16 +117,18 @@ def wav_bytes(audio: Any, rate: int) -> bytes:
 
 
 @contextlib.contextmanager
-def run_server(kind: str, tag: str) -> Iterator[str]:
+def run_server(kind: str, tag: str, litserve_workers: int = 2) -> Iterator[str]:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     if kind == "ttsd":
         env = {"TTSD_HOST": "127.0.0.1", "TTSD_PORT": str(port), "TTSD_LOG_LEVEL": "warning", "TTSD_VOICES": "baker",
-               "TTSD_VOICE": "baker", "TTSD_DEVICE": "cpu", "TTSD_CACHE_BYTES": "0"}  # fmt: skip
+               "TTSD_VOICE": "baker", "TTSD_DEVICE": "cpu", "TTSD_CACHE_BYTES": "0", **TTSD_ENV}  # fmt: skip
         cmd, ready = [sys.executable, "-m", "ttsd", "serve"], "/readyz"
     else:
         env = {}
-        cmd, ready = [sys.executable, __file__, "serve-litserve", "--port", str(port)], "/health"
+        cmd = [sys.executable, __file__, "serve-litserve", "--port", str(port), "--litserve-workers",
+               str(litserve_workers)]  # fmt: skip
+        ready = "/health"
     # LitServe runs its API server and inference worker as child processes: stop the whole group.
     with running(cmd, env=env, log=OUT / f"server-{tag}.log", ready_url=url + ready, timeout_s=240, group=True):
         with httpx.Client(timeout=60) as c:  # the same warm-up request for both
@@ -164,7 +176,7 @@ def compare(args: argparse.Namespace) -> int:
         for kind in ("ttsd", "litserve"):
             tag = f"{kind}-{pair + 1}"
             print(f"== {tag} {time.strftime('%H:%M:%S', time.gmtime())} UTC, load {os.getloadavg()}", flush=True)
-            with run_server(kind, tag) as url:
+            with run_server(kind, tag, args.litserve_workers) as url:
                 _, seen = litserve_batch_sizes(0)
                 report = loadtest(url, tag, args.concurrency, args.seconds)
                 mean = report["mean_batch_size"] if kind == "ttsd" else litserve_batch_sizes(seen)[0]
@@ -174,7 +186,8 @@ def compare(args: argparse.Namespace) -> int:
            for k, rs in runs.items()}  # fmt: skip
     ratios = {f: med["ttsd"][f] / med["litserve"][f] for f in med["ttsd"] if med["litserve"][f]}
     result = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "machine": f"{os.cpu_count()} CPUs",
-              "concurrency": args.concurrency, "seconds": args.seconds, "runs": runs, "medians": med,
+              "concurrency": args.concurrency, "seconds": args.seconds, "litserve_workers": args.litserve_workers,
+              "ttsd_env": TTSD_ENV, "runs": runs, "medians": med,
               "ttsd_over_litserve": ratios}  # fmt: skip
     text = json.dumps(result, indent=1)
     (OUT / "result.json").write_text(text)
@@ -189,10 +202,13 @@ def main() -> int:
     parser.add_argument("--pairs", type=int, default=3)
     parser.add_argument("--seconds", type=int, default=60)
     parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--litserve-workers", type=int, default=2, help="LitServe workers_per_device")
+    parser.add_argument("--env", action="append", default=[], metavar="TTSD_X=V", help="extra ttsd setting")
     args = parser.parse_args()
+    TTSD_ENV.update(item.split("=", 1) for item in args.env)
     OUT.mkdir(parents=True, exist_ok=True)
     if args.mode == "serve-litserve":
-        litserve_main(args.port)
+        litserve_main(args.port, args.litserve_workers)
         return 0
     return compare(args)
 

@@ -135,6 +135,7 @@ def load_pool(
             warmup=settings.warmup,
             bind_cuda=slot.device.startswith("cuda") and name not in DEVICE_AGNOSTIC,
             log_level=settings.log_level,
+            log_format=settings.log_format,
         )
         for slot in slots
     ]

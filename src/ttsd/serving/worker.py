@@ -35,6 +35,7 @@ from multiprocessing.process import BaseProcess
 from typing import Any
 
 from ttsd.errors import BackendError, BackendUnavailable, TTSError
+from ttsd.logs import configure_logging
 from ttsd.serving.transport import recv_message, send_message
 from ttsd.voices import registry
 from ttsd.voices.base import BatchItem, BatchOutput, VoiceInfo
@@ -45,7 +46,6 @@ log = logging.getLogger(__name__)
 DIED_EXIT = 70  # exit status of a worker whose model thread died
 _PARENT_POLL_S = 0.5
 _MAIN_LOCK = threading.Lock()
-_LOG_FORMAT = "%(asctime)s %(levelname)s ttsd-worker[%(process)d] %(name)s: %(message)s"
 
 
 class WorkerDied(BackendError):
@@ -62,7 +62,8 @@ class WorkerSpec:
     options: VoiceOptions
     warmup: bool = True
     bind_cuda: bool = False
-    log_level: str = "INFO"
+    log_level: str = "info"
+    log_format: str = "text"
 
     @property
     def label(self) -> str:
@@ -74,7 +75,7 @@ class WorkerSpec:
 
 def worker_main(conn: Connection, spec: WorkerSpec, parent_pid: int) -> None:
     """The spawned process's entry point."""
-    logging.basicConfig(level=spec.log_level.upper(), format=_LOG_FORMAT)
+    configure_logging(spec.log_level, spec.log_format)
     threading.Thread(target=_watch_parent, args=(parent_pid,), name="ttsd-parent-watch", daemon=True).start()
     try:
         if spec.bind_cuda:

@@ -65,3 +65,13 @@ def test_listed_devices_are_each_checked() -> None:
     ]
     with pytest.raises(BackendUnavailable, match="cuda:3"):
         select_devices("auto", ["cuda:3"], probe=_gpus({"cuda:0"}))
+
+
+def test_the_removed_uvicorn_workers_setting_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    from ttsd.config import ConfigError, load_settings
+
+    monkeypatch.setenv("TTSD_WORKERS", "4")
+    with pytest.raises(ConfigError, match="TTSD_WORKERS_PER_DEVICE"):
+        load_settings()
+    monkeypatch.setenv("TTSD_WORKERS", "1")  # the old default is harmless
+    assert load_settings().workers_per_device is None
