@@ -26,7 +26,7 @@ from ttsd.pipeline.lane import LoadedVoice
 from ttsd.pipeline.local import build_frontend
 from ttsd.precision import resolve_precision
 from ttsd.serving.executors import make_executor, select_devices
-from ttsd.serving.plan import WorkerSlot, describe, plan_workers, usable_cores
+from ttsd.serving.placement import WorkerSlot, describe, plan_workers, usable_cores
 from ttsd.serving.pool import WorkerPool
 from ttsd.serving.pooled_voice import PooledVoice
 from ttsd.serving.worker import WorkerSpec
@@ -117,7 +117,7 @@ def build_frontend_for(settings: Settings, names: Sequence[str]) -> Frontend:
 
 
 def worker_plan(settings: Settings, devices: Sequence[str]) -> list[WorkerSlot]:
-    """Every model worker one family gets (:mod:`ttsd.serving.plan`)."""
+    """Every model worker one family gets (:mod:`ttsd.serving.placement`)."""
     return plan_workers(
         devices, workers_per_device=settings.workers_per_device, threads=settings.threads, cores=usable_cores()
     )

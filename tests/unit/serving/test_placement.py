@@ -1,4 +1,4 @@
-"""The worker plan (ttsd.serving.plan) and the pool's device list (executors.select_devices)."""
+"""The worker plan (ttsd.serving.placement) and the pool's device list (executors.select_devices)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import pytest
 
 from ttsd.errors import BackendUnavailable
 from ttsd.serving.executors import select_devices
-from ttsd.serving.plan import WorkerSlot, cpu_split, describe, plan_workers
+from ttsd.serving.placement import WorkerSlot, cpu_split, describe, plan_workers
 
 
 @pytest.mark.parametrize(

@@ -1,4 +1,4 @@
-"""The worker plan: how many model worker processes each device gets, and how many intra-op threads each.
+"""Worker placement: how many model worker processes each device gets, and how many intra-op threads each.
 
 Rule (docs/batching.md has the figures behind it):
 
