@@ -49,9 +49,9 @@ def _worker(voice_name: str, threads: int, size: int, seconds: float, go: Any, o
     from ttsd.voices import registry
     from ttsd.voices.options import VoiceOptions
 
+    work = batches(voice_name, size)  # first: loading the text side sets torch's threads to every core
     voice = registry.load_family(voice_name, VoiceOptions(device="cpu", precision="auto", threads=threads))
     voice.warmup()
-    work = batches(voice_name, size)
     out.put("ready")
     go.wait()
     start = time.perf_counter()
@@ -94,8 +94,8 @@ async def _transport(args: argparse.Namespace) -> None:
 
     options = VoiceOptions(device="cpu", precision="auto", threads=args.threads)
     pool = WorkerPool(specs=[WorkerSpec(family=args.voice, index=0, options=options)], metrics=Metrics())
-    await asyncio.to_thread(pool.start)
     work = batches(args.voice, args.batch)
+    await asyncio.to_thread(pool.start)
     overheads: list[float] = []
     shares: list[float] = []
     try:
