@@ -197,6 +197,15 @@ def test_cpu_pool_scales_on_queue_depth_and_cpu_with_one_replica_always_on(
     assert "replicas" not in cpu["spec"], "the HPA owns the replica count"
 
 
+def test_cpu_pool_workers_times_threads_match_its_cpu_request(full: list[dict[str, Any]]) -> None:
+    """The worker pool's plan is set explicitly (a container sees the node's cores) and fills the CPU request."""
+    cpu = _one(full, "Deployment", "ttsd-cpu")
+    env = _env(full, cpu)
+    workers, threads = int(env["TTSD_WORKERS_PER_DEVICE"]), int(env["TTSD_THREADS"])
+    request = _container(cpu)["resources"]["requests"]["cpu"]
+    assert workers * threads == int(request)
+
+
 def test_gpu_pool_holds_a_gpu_only_when_scaled_up(full: list[dict[str, Any]]) -> None:
     gpu = _one(full, "Deployment", "ttsd-gpu")
     pod = gpu["spec"]["template"]["spec"]
