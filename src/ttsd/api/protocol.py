@@ -259,7 +259,7 @@ class GuardedProtocol(HttpToolsProtocol):
 
 def guarded_protocol(limits: ConnectionLimits) -> Callable[..., GuardedProtocol]:
     """The protocol factory for ``uvicorn.Config(http=...)``: :class:`GuardedProtocol` bound to ``limits``.
-    A ``functools.partial`` of a module-level class, so it pickles (``--workers N`` spawns processes)."""
+    A ``functools.partial`` of a module-level class, so it pickles."""
     return functools.partial(GuardedProtocol, limits=limits, cap_warning=_RateLimitedWarning())
 
 

@@ -33,7 +33,7 @@ _EXIT_JOIN_S = 1.0
 
 def uvicorn_options(settings: Settings) -> dict[str, Any]:
     """``uvicorn.Config``/``uvicorn.run`` keyword arguments derived from Settings (logging is configured by the
-    caller, once). Also used for ``--workers N``, where each worker builds its own protocol instances."""
+    caller, once)."""
     return {
         "host": settings.host,
         "port": settings.port,
