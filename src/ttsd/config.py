@@ -248,6 +248,26 @@ class Settings(BaseSettings):
     send_timeout_s: float = Field(
         30.0, gt=0, description="A client that reads nothing of a response for this long is disconnected."
     )
+    ws_idle_timeout_s: float = Field(
+        60.0,
+        gt=0,
+        description="A text-in WebSocket session with no message and nothing to speak for this long is closed.",
+    )
+    ws_read_ahead_chars: int = Field(
+        2000,
+        ge=500,
+        description="A WebSocket session's text handed to synthesis and not yet spoken, at most; past it the server "
+        "stops reading the socket until audio has gone out.",
+    )
+    ws_max_session_chars: int = Field(
+        100_000, ge=1, description="Characters of text one WebSocket session may send in all."
+    )
+    ws_max_message_bytes: int = Field(
+        1024 * 1024, ge=1024, description="Largest WebSocket message; a larger one closes the session (1009)."
+    )
+    ws_max_messages_per_s: float = Field(
+        1000.0, gt=0, description="WebSocket messages read per second and session, at most (faster senders wait)."
+    )
     max_response_audio_s: float = Field(
         600.0, gt=0, description="Longest audio for a non-streaming response; longer needs stream=true."
     )

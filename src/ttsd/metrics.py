@@ -13,6 +13,7 @@ LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0
 BATCH_SIZE_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256)
 RATIO_BUCKETS = (0.0, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.8, 1.0)
 RTF_BUCKETS = (0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0)
+SESSION_CHAR_BUCKETS = (10, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 50000)
 
 JOB_STATES = ("queued", "running", "succeeded", "failed", "cancelled")
 REJECT_REASONS = ("queue_full", "timeout", "cancelled", "invalid", "unauthorized", "shutting_down")
@@ -76,6 +77,21 @@ class Metrics:
         )
         self.rejected = Counter("ttsd_rejected_total", "Refused or dropped requests.", ["reason"], registry=r)
         self.cache_requests = Counter("ttsd_cache_requests_total", "Sentence cache lookups.", ["result"], registry=r)
+        # Text-in sessions (GET /v1/audio/speech/ws).
+        self.sessions_open = Gauge("ttsd_sessions_open", "Text-in sessions open now.", registry=r)
+        self.session_first_audio = Histogram(
+            "ttsd_session_sentence_latency_seconds",
+            "Session: time from the message completing a sentence to that sentence's first audio.",
+            ["voice"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.session_characters = Histogram(
+            "ttsd_session_characters",
+            "Characters of text per session (observed when it closes).",
+            buckets=SESSION_CHAR_BUCKETS,
+            registry=r,
+        )
         self.build_info = Gauge(
             "ttsd_build_info",
             "Build and runtime information (value 1).",
@@ -124,6 +140,7 @@ class Metrics:
         self.audio_seconds.labels(voice=voice)
         self.characters.labels(voice=voice)
         self.worker_restarts.labels(voice=voice)
+        self.session_first_audio.labels(voice=voice)
 
     def set_build_info(self, *, version: str, voice: str, device: str, precision: str, executor: str) -> None:
         self.build_info.clear()

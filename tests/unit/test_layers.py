@@ -28,7 +28,8 @@ LAYERS: dict[str, float] = {
     "ttsd.serving": 3,
     "ttsd.pipeline": 4,
     # Inside the pipeline, one way too (an import cycle among its modules fails): value types and single-purpose
-    # stages, then the request plan and the per-sentence step, the lanes, the job, and the two entry points.
+    # stages, then the request plan and the per-sentence step, the lanes, the job, the session, and the two entry
+    # points.
     "ttsd.pipeline.request": 4.0,
     "ttsd.pipeline.cache": 4.0,
     "ttsd.pipeline.admission": 4.0,
@@ -37,6 +38,7 @@ LAYERS: dict[str, float] = {
     "ttsd.pipeline.plan": 4.1,
     "ttsd.pipeline.lane": 4.2,
     "ttsd.pipeline.job": 4.3,
+    "ttsd.pipeline.session": 4.35,  # a text-in session: jobs per chunk of sentences; opened by the engine
     "ttsd.pipeline.engine": 4.4,
     "ttsd.pipeline.local": 4.4,
     "ttsd.jobs": 4.5,  # long-form jobs: over the engine, under the API

@@ -20,7 +20,7 @@ from ttsd.api import errors
 from ttsd.api.deps import ServiceState
 from ttsd.api.docs import install_docs
 from ttsd.api.middleware import install_middleware, protected_route_options
-from ttsd.api.routes import PROTECTED, PUBLIC
+from ttsd.api.routes import PROTECTED, PUBLIC, WEBSOCKET
 from ttsd.api.routes.ui import static_files
 from ttsd.config import Settings
 from ttsd.jobs.service import JobService
@@ -65,7 +65,7 @@ def create_app(settings: Settings, *, engine: TTSEngine, metrics: Metrics, jobs:
     errors.install(app)
     for router in PROTECTED:
         app.include_router(router, **protected_route_options(settings))
-    for router in PUBLIC:
+    for router in (*PUBLIC, *WEBSOCKET):
         app.include_router(router)
     app.mount("/static", static_files(), name="static")
     install_docs(app)

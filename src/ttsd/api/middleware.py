@@ -22,6 +22,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ttsd.api.limits import BodyLimitMiddleware, declares_body
 from ttsd.api.schemas import ErrorResponse
+from ttsd.api.ws_guard import WebSocketGuard
 from ttsd.config import Settings
 from ttsd.errors import TTSError
 from ttsd.metrics import Metrics
@@ -200,8 +201,9 @@ def _is_preflight(scope: Scope) -> bool:
 
 
 def install_middleware(app: FastAPI, settings: Settings, metrics: Metrics) -> None:
-    """Outermost first: metrics (times everything), CORS (so 401s and 413s carry its headers and preflights
-    never need the key), the API key, then the body limit (unauthenticated bodies are never read)."""
+    """Outermost first: metrics (times everything), the WebSocket upgrade checks (Origin, key), CORS (so 401s
+    and 413s carry its headers and preflights never need the key), the API key, then the body limit
+    (unauthenticated bodies are never read)."""
     app.add_middleware(
         BodyLimitMiddleware,
         max_body_bytes=settings.max_body_bytes,
@@ -219,6 +221,8 @@ def install_middleware(app: FastAPI, settings: Settings, metrics: Metrics) -> No
             allow_headers=["Authorization", "Content-Type", "X-API-Key"],
             expose_headers=EXPOSED_HEADERS,
         )
+    api_key = settings.api_key.get_secret_value() if settings.api_key is not None else None
+    app.add_middleware(WebSocketGuard, api_key=api_key, origins=settings.cors_origins, metrics=metrics)
     app.add_middleware(MetricsMiddleware, metrics=metrics)  # added last = outermost
 
 

@@ -15,6 +15,9 @@ probes too), and a client that stops reading blocks its response forever. :class
   most ``max_connections + 1``.
 * a send timeout (``send_timeout_s``): when the client reads nothing for that long while a response waits to be
   written, the connection is aborted; the app sees ``http.disconnect``, so the stream's work is cancelled.
+* WebSockets (``GET /v1/audio/speech/ws``) run on :class:`GuardedWebSocketProtocol`: uvicorn's sans-I/O
+  websockets protocol with the same send timeout (a client that reads no audio for ``send_timeout_s`` is dropped;
+  the session sees the disconnect and cancels its work).
 * the ``abort`` ASGI extension (``scope["extensions"][ABORT_EXTENSION]["abort"]()``): middleware cuts a response
   mid-body with it (the client sees an incomplete body) without uvicorn's error log.
 """
@@ -32,6 +35,7 @@ from typing import Any
 
 import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 from uvicorn.server import ServerState
 
 from ttsd.api.errors import error_body
@@ -261,6 +265,56 @@ def guarded_protocol(limits: ConnectionLimits) -> Callable[..., GuardedProtocol]
     """The protocol factory for ``uvicorn.Config(http=...)``: :class:`GuardedProtocol` bound to ``limits``.
     A ``functools.partial`` of a module-level class, so it pickles."""
     return functools.partial(GuardedProtocol, limits=limits, cap_warning=_RateLimitedWarning())
+
+
+class GuardedWebSocketProtocol(WebSocketsSansIOProtocol):
+    """uvicorn's sans-I/O WebSocket protocol plus the send timeout: a client that reads nothing for
+    ``send_timeout_s`` while frames wait to be written is aborted (its session sees the disconnect)."""
+
+    def __init__(
+        self,
+        config: uvicorn.Config,
+        server_state: ServerState,
+        app_state: dict[str, Any],
+        _loop: asyncio.AbstractEventLoop | None = None,
+        *,
+        limits: ConnectionLimits,
+    ) -> None:
+        super().__init__(config, server_state, app_state, _loop)
+        self.limits = limits
+        self._send_timer: asyncio.TimerHandle | None = None
+
+    def pause_writing(self) -> None:
+        super().pause_writing()
+        if self._send_timer is None:
+            self._send_timer = self.loop.call_later(self.limits.send_timeout_s, self._send_timed_out)
+
+    def resume_writing(self) -> None:
+        super().resume_writing()
+        self._cancel_timer()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._cancel_timer()
+        super().connection_lost(exc)
+
+    def _send_timed_out(self) -> None:
+        self._send_timer = None
+        log.warning(
+            "WebSocket client %s read nothing for %g s: disconnecting it",
+            _peer(self.client),
+            self.limits.send_timeout_s,
+        )
+        self.transport.abort()
+
+    def _cancel_timer(self) -> None:
+        if self._send_timer is not None:
+            self._send_timer.cancel()
+            self._send_timer = None
+
+
+def guarded_ws_protocol(limits: ConnectionLimits) -> Callable[..., GuardedWebSocketProtocol]:
+    """The WebSocket protocol factory for ``uvicorn.Config(ws=...)``, bound to ``limits`` (pickles, as above)."""
+    return functools.partial(GuardedWebSocketProtocol, limits=limits)
 
 
 def _peer(client: tuple[str, int] | None) -> str:

@@ -24,7 +24,7 @@ from typing import Any
 import uvicorn
 
 from ttsd.api.deps import ServiceState
-from ttsd.api.protocol import ConnectionLimits, GuardedProtocol, guarded_protocol
+from ttsd.api.protocol import ConnectionLimits, GuardedProtocol, guarded_protocol, guarded_ws_protocol
 from ttsd.config import Settings
 
 log = logging.getLogger(__name__)
@@ -42,7 +42,8 @@ def uvicorn_options(settings: Settings) -> dict[str, Any]:
         "timeout_graceful_shutdown": max(1, math.ceil(settings.drain_timeout_s)),
         "timeout_keep_alive": max(1, math.ceil(settings.keep_alive_timeout_s)),
         "http": guarded_protocol(ConnectionLimits.from_settings(settings)),
-        "ws": "none",
+        "ws": guarded_ws_protocol(ConnectionLimits.from_settings(settings)),
+        "ws_max_size": settings.ws_max_message_bytes,
         "backlog": max(128, min(4096, settings.max_connections)),
     }
 

@@ -83,19 +83,31 @@ class Admission:
 
     def admit(self, cost_s: float) -> Ticket:
         """Admit a request estimated to produce ``cost_s`` seconds of audio, or raise :class:`QueueFull`."""
-        limit = self._config.max_backlog_s
-        if limit > 0 and self._tickets:
-            backlog = self.backlog_s()
-            added = min(cost_s, self._config.window_s) / self._rate
-            if backlog + added > limit:
-                low, high = _RETRY_AFTER_RANGE
-                raise QueueFull(
-                    f"the server is busy (about {backlog:.0f} s of work queued); retry later",
-                    retry_after_s=min(high, max(low, backlog + added - limit)),
-                )
+        if self._tickets:
+            self._check(min(cost_s, self._config.window_s) / self._rate)
         ticket = Ticket(self, cost_s)
         self._tickets.add(ticket)
         return ticket
+
+    def grow(self, ticket: Ticket, cost_s: float) -> None:
+        """A ticket that grows (a text-in session, priced as its text comes) takes on ``cost_s`` more audio
+        seconds, or :class:`QueueFull` is raised as by :meth:`admit`; it still counts up to its window, and a
+        ticket alone in the system is never refused."""
+        if self._tickets - {ticket}:
+            window = self._config.window_s
+            added = min(ticket.remaining_s + cost_s, window) - min(ticket.remaining_s, window)
+            self._check(added / self._rate)
+        ticket.remaining_s += cost_s
+
+    def _check(self, added_s: float) -> None:
+        limit = self._config.max_backlog_s
+        backlog = self.backlog_s()
+        if limit > 0 and backlog + added_s > limit:
+            low, high = _RETRY_AFTER_RANGE
+            raise QueueFull(
+                f"the server is busy (about {backlog:.0f} s of work queued); retry later",
+                retry_after_s=min(high, max(low, backlog + added_s - limit)),
+            )
 
     def observe(self, *, audio_s: float, model_s: float) -> None:
         """A batch produced ``audio_s`` of audio in ``model_s`` seconds: update the drain rate."""

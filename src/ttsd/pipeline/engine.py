@@ -33,7 +33,7 @@ from ttsd.pipeline.cache import SentenceCache, SharedTier
 from ttsd.pipeline.job import Job, Stages
 from ttsd.pipeline.lane import Lane, LoadedVoice
 from ttsd.pipeline.output import ChunkEncoder, check_response_size, encode_whole
-from ttsd.pipeline.plan import RequestPlan, VoiceTable, is_markup, plan_request, read_script
+from ttsd.pipeline.plan import AUDIO_S_PER_CHAR, RequestPlan, VoiceTable, is_markup, plan_request, read_script
 from ttsd.pipeline.request import (
     AudioChunk,
     EncodedChunk,
@@ -42,6 +42,7 @@ from ttsd.pipeline.request import (
     SynthesisRequest,
     SynthesisResult,
 )
+from ttsd.pipeline.session import Session, SessionConfig, SessionParts
 from ttsd.pipeline.timeline import Timeline
 from ttsd.subtitles import Timestamp
 from ttsd.text.types import Frontend
@@ -249,6 +250,30 @@ class TTSEngine:
             raise
         encoder = ChunkEncoder(source_rate=first.sample_rate, spec=spec)
         return SpeechStream(encoder.media_type, encoder.sample_rate, self._encoded(first, chunks, encoder, run))
+
+    # -- text-in sessions (the session itself: ttsd/pipeline/session.py) ----------------------------------------
+
+    def open_session(self, config: SessionConfig) -> Session:
+        """A session that takes text in pieces and speaks each sentence as it completes. It is planned like a
+        request (state, voice, controls, before any work) and admitted at zero cost; each chunk of text is priced
+        on its ticket when it comes (``Admission.grow``)."""
+        request = SynthesisRequest(text="", controls=config.controls, voice=config.voice, input_type="text")
+        plan = self._plan(request, stream=True)
+        lane = self._lanes[plan.main.family]
+        ticket = lane.admission.admit(0.0)
+        price = AUDIO_S_PER_CHAR / plan.main.controls.speed
+        stages = Stages(table=self._table, lanes=self._lanes, frontend=self._frontend, pool=self._pool,
+                        cache=self._cache, tasks=self._tasks, variant=self._config.variant)  # fmt: skip
+        parts = SessionParts(
+            plan=plan,
+            stages=stages,
+            lane=lane,
+            metrics=self._metrics,
+            ticket=ticket,
+            grow=lambda chars: lane.admission.grow(ticket, chars * price),
+            ready=lambda: self.state is State.READY,
+        )
+        return Session(config=config, parts=parts)
 
     # -- internals ---------------------------------------------------------------------------------------------
 

@@ -187,3 +187,14 @@ def _inside_word(text: str, cut: int) -> bool:
 
 def _token_char(ch: str) -> bool:
     return ch.isascii() and (ch.isalnum() or ch in "._:/%-+~,@")
+
+
+# The same rules under public names, for the incremental segmenter (:mod:`ttsd.text.incremental`), which applies
+# them to text that arrives piece by piece.
+FULL_STOPS = _FULL_STOPS
+CLOSERS = _CLOSERS
+CLAUSE_MARKS = _CLAUSE_MARKS
+terminator_pause = _terminator_pause
+absorb_closers = _absorb_trailing
+inside_word = _inside_word
+token_char = _token_char

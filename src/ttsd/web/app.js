@@ -3,7 +3,7 @@
 
 const $ = (id) => document.getElementById(id);
 const state = {
-  maxChars: 5000, authRequired: false, objectUrl: null, busy: false, voices: new Map(),
+  maxChars: 5000, authRequired: false, objectUrl: null, busy: false, voices: new Map(),  // also window.ttsdVoices
   ssmlChosen: false, // the person ticked or unticked "SSML": stop detecting it from the text
   stamps: [], spans: [], current: -1, subtitleUrls: [], previewUrl: null,
 };
@@ -392,4 +392,5 @@ function init() {
   setInterval(pollReady, 5000);
 }
 
+window.ttsdVoices = state.voices; // live.js (type and hear) reads the voices' sample rates
 document.addEventListener("DOMContentLoaded", init);
