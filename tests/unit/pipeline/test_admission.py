@@ -63,3 +63,21 @@ def test_tiny_batches_count_by_their_model_time_not_as_many_ratios() -> None:
     for _ in range(10):
         admission.observe(audio_s=0.1, model_s=0.02)
     assert drain_rate(admission) > 30.0
+
+
+def test_a_growing_ticket_is_priced_as_it_grows_and_refused_only_beside_others() -> None:
+    """A text-in session: one ticket, priced chunk by chunk (at most its window), never refused alone."""
+    admission = Admission(config=AdmissionConfig(max_backlog_s=10.0, initial_rate=1.0, window_s=30.0))
+    session = admission.admit(0.0)
+    for _ in range(10):
+        admission.grow(session, 8.0)  # alone: 80 audio s asked, counted as its 30 s window
+    assert admission.pending_audio_s == 30.0
+    session.consume(80.0)
+    other = admission.admit(6.0)
+    admission.grow(session, 3.0)  # 6 + 3 <= 10: fits beside the other request
+    with pytest.raises(QueueFull) as refused:
+        admission.grow(session, 3.0)  # 6 + 6 > 10
+    assert refused.value.retry_after_s >= 1.0
+    assert session.remaining_s == 3.0, "a refused chunk is not added"
+    other.close()
+    admission.grow(session, 3.0)  # alone again
