@@ -39,6 +39,7 @@ PUBLIC_PATHS = frozenset(
 )  # fmt: skip
 PUBLIC_PREFIXES = ("/static/", "/docs-assets/")
 ABORT_EXTENSION = "ttsd.abort"  # set by ttsd.api.protocol: cut a response mid-body
+GONE_EXTENSION = "ttsd.gone"  # set by ttsd.api.protocol on WebSockets: an asyncio.Event set when the client is gone
 EXPOSED_HEADERS = [
     "X-Audio-Duration",
     "X-Sample-Rate",

@@ -17,7 +17,9 @@ probes too), and a client that stops reading blocks its response forever. :class
   written, the connection is aborted; the app sees ``http.disconnect``, so the stream's work is cancelled.
 * WebSockets (``GET /v1/audio/speech/ws``) run on :class:`GuardedWebSocketProtocol`: uvicorn's sans-I/O
   websockets protocol with the same send timeout (a client that reads no audio for ``send_timeout_s`` is dropped;
-  the session sees the disconnect and cancels its work).
+  the session sees the disconnect and cancels its work), and the ``gone`` extension
+  (``scope["extensions"][GONE_EXTENSION]["event"]``, set when the client closes or the connection is lost): a
+  session whose reader has stopped reading (read-ahead full) still learns at once that its client left.
 * the ``abort`` ASGI extension (``scope["extensions"][ABORT_EXTENSION]["abort"]()``): middleware cuts a response
   mid-body with it (the client sees an incomplete body) without uvicorn's error log.
 """
@@ -39,7 +41,7 @@ from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIO
 from uvicorn.server import ServerState
 
 from ttsd.api.errors import error_body
-from ttsd.api.middleware import ABORT_EXTENSION
+from ttsd.api.middleware import ABORT_EXTENSION, GONE_EXTENSION
 from ttsd.config import Settings
 
 log = logging.getLogger(__name__)
@@ -283,6 +285,17 @@ class GuardedWebSocketProtocol(WebSocketsSansIOProtocol):
         super().__init__(config, server_state, app_state, _loop)
         self.limits = limits
         self._send_timer: asyncio.TimerHandle | None = None
+        self._gone = asyncio.Event()
+
+    def handle_connect(self, event: Any) -> None:
+        super().handle_connect(event)
+        scope = getattr(self, "scope", None)
+        if scope is not None:  # the app learns at once that the client left, even with its messages unread
+            scope["extensions"][GONE_EXTENSION] = {"event": self._gone}
+
+    def handle_close(self, event: Any) -> None:
+        self._gone.set()
+        super().handle_close(event)
 
     def pause_writing(self) -> None:
         super().pause_writing()
@@ -295,6 +308,7 @@ class GuardedWebSocketProtocol(WebSocketsSansIOProtocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._cancel_timer()
+        self._gone.set()
         super().connection_lost(exc)
 
     def _send_timed_out(self) -> None:

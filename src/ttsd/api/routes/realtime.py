@@ -25,6 +25,7 @@ from starlette.websockets import WebSocketDisconnect
 
 from ttsd.api.deps import ServiceState
 from ttsd.api.errors import count_rejection, status_of
+from ttsd.api.middleware import GONE_EXTENSION
 from ttsd.api.session_messages import (
     CLOSE_GOING_AWAY,
     CLOSE_INTERNAL,
@@ -109,7 +110,11 @@ class _Connection:
         reader = asyncio.create_task(
             self._read(self.session, None if first is config else first), name="ttsd-ws-reader"
         )
-        done, pending = await asyncio.wait({reader, writer}, return_when=asyncio.FIRST_COMPLETED)
+        tasks = {reader, writer}
+        gone = (self.websocket.scope.get("extensions") or {}).get(GONE_EXTENSION, {}).get("event")
+        if gone is not None:  # ttsd's protocol: the client leaving ends the session even while nothing reads
+            tasks.add(asyncio.create_task(_until(gone), name="ttsd-ws-gone"))
+        done, pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
         for task in pending:
             task.cancel()
             with contextlib.suppress(BaseException):
@@ -204,6 +209,11 @@ class _Connection:
     async def _close(self, code: int) -> None:
         with contextlib.suppress(Exception):
             await self.websocket.close(code)
+
+
+async def _until(gone: asyncio.Event) -> None:
+    await gone.wait()
+    raise _Gone
 
 
 def _sentence_frame(sentence: SpokenSentence) -> str:
