@@ -169,3 +169,27 @@ async def test_streamed_formats_decode(service: Service, fmt: str) -> None:
     samples, decoded_rate = decode_any(response.content, fmt, rate)
     expected = expected_samples(service.fake, TEXT) / SAMPLE_RATE
     assert len(samples) / decoded_rate == pytest.approx(expected, abs=0.1)
+
+
+async def test_variation_without_a_seed_is_never_served_from_the_cache() -> None:
+    async with running_service(cache_bytes=1 << 20) as svc:
+        fresh = [await svc.client.post("/tts", json={"text": TEXT, "variation": True}) for _ in range(2)]
+        seeded = [await svc.client.post("/tts", json={"text": TEXT, "variation": True, "seed": 3}) for _ in range(2)]
+    assert [r.headers["x-cached-sentences"] for r in fresh] == ["0", "0"]
+    assert [r.headers["x-cached-sentences"] for r in seeded] == ["0", "2"]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"text": TEXT},
+        {"text": TEXT, "stream": True},
+        {"text": TEXT, "timestamps": True},
+        {"text": TEXT, "stream": True, "timestamps": True},
+        {"text": TEXT, "encoding": "base64"},
+    ],
+)
+async def test_every_audio_response_names_its_voice(client: httpx.AsyncClient, body: dict[str, object]) -> None:
+    response = await client.post("/tts", json=body)
+    assert response.status_code == 200, response.text
+    assert response.headers["x-voice"] == "fake"

@@ -46,6 +46,7 @@ EXPOSED_HEADERS = [
     "X-Sentences",
     "X-Cached-Sentences",
     "X-Processing-Time",
+    "X-Voice",
 ]
 _INTERNAL_ERROR = json.dumps({"error": {"code": "internal_error", "message": "internal server error"}}).encode()
 

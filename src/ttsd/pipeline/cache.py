@@ -9,7 +9,9 @@ The key (:func:`cache_key`) covers everything that changes those samples: the vo
 its precision, a free-form ``variant`` (the inference mode, e.g. ``fast``/``exact``), the sentence's model
 input ids (the text after normalization and phonemization, which is what the model sees; the Voice protocol
 requires ids to identify the sentence, so text-in backends put code points there) and
-:meth:`ttsd.controls.Controls.cache_key` (speed, pitch, ... and the seed when variation is on).
+:meth:`ttsd.controls.Controls.cache_key` (speed, pitch, ... and the seed when variation is on). ``variation``
+without a seed asks for new audio on every call: such a key is ``fresh`` and never read from or stored in the
+cache (a request repeating a sentence still synthesizes it once, as for any key).
 
 An optional second tier (``shared``, :mod:`ttsd.pipeline.shared_cache`: Redis, ``TTSD_CACHE_URL``) is shared by
 the replicas of a pool: a local miss asks it (a hit there counts as ``shared_hit`` and is kept locally too), and
@@ -38,6 +40,7 @@ class CacheKey(NamedTuple):
     variant: str
     ids: tuple[int, ...]
     controls: tuple[object, ...]
+    fresh: bool = False  # variation without a seed: new audio every time, never read from or stored in the cache
 
 
 def cache_key(info: VoiceInfo, utterance: Utterance, controls: Controls, *, variant: str = "") -> CacheKey:
@@ -49,6 +52,7 @@ def cache_key(info: VoiceInfo, utterance: Utterance, controls: Controls, *, vari
         variant=variant,
         ids=utterance.ids,
         controls=controls.cache_key(),
+        fresh=controls.variation and controls.seed is None,
     )
 
 
@@ -89,8 +93,8 @@ class SentenceCache:
         return len(self._entries)
 
     def get(self, key: CacheKey) -> Rendered | None:
-        """The cached audio (read-only) and a hit, or None and a miss."""
-        if not self.enabled:
+        """The cached audio (read-only) and a hit, or None and a miss (a ``fresh`` key: None, nothing counted)."""
+        if not self.enabled or key.fresh:
             return None
         audio = self._entries.get(key)
         if audio is not None:
@@ -105,15 +109,16 @@ class SentenceCache:
     def put(self, key: CacheKey, audio: Rendered) -> None:
         """Store a read-only copy of ``audio``, evicting least recently used entries to stay in budget.
 
-        Audio larger than the whole budget is not stored (locally).
+        Audio larger than the whole budget is not stored (locally); audio of a ``fresh`` key (variation, no seed)
+        is not stored anywhere.
         """
-        if self.enabled and self._shared is not None:
+        if self.enabled and self._shared is not None and not key.fresh:
             self._shared.put(key, audio)
         self._store(key, audio)
 
     def _store(self, key: CacheKey, audio: Rendered) -> None:
         cost = _cost(audio)
-        if not self.enabled or cost > self._max_bytes:
+        if not self.enabled or key.fresh or cost > self._max_bytes:
             return
         old = self._entries.pop(key, None)
         if old is not None:

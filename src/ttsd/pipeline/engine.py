@@ -249,7 +249,8 @@ class TTSEngine:
             run.close()
             raise
         encoder = ChunkEncoder(source_rate=first.sample_rate, spec=spec)
-        return SpeechStream(encoder.media_type, encoder.sample_rate, self._encoded(first, chunks, encoder, run))
+        body = self._encoded(first, chunks, encoder, run)
+        return SpeechStream(encoder.media_type, encoder.sample_rate, body, voice=plan.main.family)
 
     # -- text-in sessions (the session itself: ttsd/pipeline/session.py) ----------------------------------------
 

@@ -81,3 +81,4 @@ class SpeechStream:
     media_type: str
     sample_rate: int
     chunks: AsyncGenerator[EncodedChunk, None]
+    voice: str = ""  # the family that speaks it (X-Voice)

@@ -43,6 +43,8 @@ def test_blend_weights_are_normalised() -> None:
         ("zf_xiaobei:-1,zf_xiaoyi:1", "finite number >= 0"),
         ("zf_xiaobei:inf", "finite number >= 0"),
         ("zf_xiaobei:0,zf_xiaoyi:0", "sum to zero"),
+        ("zf_xiaobei:1e308,zm_yunjian:1e308", "more than a float can hold"),  # the sum overflows to inf
+        ("zf_xiaobei:nan", "finite number >= 0"),
         ("zf_xiaobei:1,zf_xiaobei:2", "appears twice"),
     ],
 )

@@ -115,3 +115,18 @@ def test_never_over_budget(puts: list[tuple[int, int]], budget: int) -> None:
         assert cache.size_bytes <= budget
         stored = [cache.get(key(m)) for m in range(21)]
         assert cache.size_bytes == sum(a.nbytes + ENTRY_OVERHEAD_BYTES for a in stored if a is not None)
+
+
+def test_variation_without_a_seed_is_never_read_nor_stored() -> None:
+    metrics = Metrics()
+    cache = SentenceCache(max_bytes=1 << 20, metrics=metrics)
+    utterance = Utterance(text="1", phonemes=(), ids=(1,))
+    fresh = cache_key(INFO, utterance, Controls(variation=True))
+    seeded = cache_key(INFO, utterance, Controls(variation=True, seed=7))
+    assert fresh.fresh and not seeded.fresh
+    cache.put(fresh, audio(100))
+    cache.put(seeded, audio(100))
+    assert len(cache) == 1
+    assert cache.get(fresh) is None
+    assert cache.get(seeded) is not None
+    assert lookups(metrics, "hit") == 1

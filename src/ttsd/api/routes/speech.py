@@ -142,10 +142,11 @@ async def _answer(request: Request, engine: TTSEngine, job: _Job) -> Response:
             speech = await engine.speak(job.request, job.spec)
     if job.stream:
         return _stream_response(opened, job, request.app.state.service.metrics)
+    voice = {"X-Voice": speech.result.voice}
     if job.timestamps:
-        return JSONResponse(_timed_json(speech, job).model_dump(exclude_none=True))
+        return JSONResponse(_timed_json(speech, job).model_dump(exclude_none=True), headers=voice)
     if job.base64:
-        return JSONResponse(_audio_json(speech).model_dump())
+        return JSONResponse(_audio_json(speech).model_dump(), headers=voice)
     return Response(content=speech.encoded.data, media_type=speech.encoded.media_type, headers=_headers(speech, job))
 
 
@@ -199,7 +200,7 @@ def _audio_json(speech: EncodedSpeech) -> AudioJSON:
 
 
 def _stream_response(opened: SpeechStream, job: _Job, metrics: Metrics) -> StreamingResponse:
-    headers = {"X-Sample-Rate": str(opened.sample_rate)}
+    headers = {"X-Sample-Rate": str(opened.sample_rate), "X-Voice": opened.voice}
     if job.timestamps:
         body = _counted(_ndjson(opened, job.subtitles), metrics)
         return StreamingResponse(body, media_type="application/x-ndjson", headers=headers)

@@ -57,8 +57,13 @@ def parse_speaker(spec: str, known: tuple[str, ...] = SPEAKERS) -> Blend:
             raise InvalidControl(f"speaker {name!r} appears twice in the blend {spec!r}", param="speaker")
         weights[name] = weight
     total = sum(weights.values())
-    if total <= 0:
-        raise InvalidControl(f"the blend weights of {spec!r} sum to zero", param="speaker")
+    if not math.isfinite(total) or total <= 0:
+        what = "zero" if total <= 0 else "more than a float can hold"
+        raise InvalidControl(
+            f"the blend weights of {spec!r} sum to {what}: use finite weights >= 0 with a positive sum "
+            "(e.g. zf_xiaobei:0.6,zm_yunjian:0.4)",
+            param="speaker",
+        )
     return Blend(tuple((name, weight / total) for name, weight in weights.items()))
 
 
