@@ -193,3 +193,14 @@ async def test_every_audio_response_names_its_voice(client: httpx.AsyncClient, b
     response = await client.post("/tts", json=body)
     assert response.status_code == 200, response.text
     assert response.headers["x-voice"] == "fake"
+
+
+async def test_every_response_carries_a_request_id(client: httpx.AsyncClient) -> None:
+    given = await client.post("/tts", json={"text": TEXT}, headers={"X-Request-Id": "trace-7.a"})
+    made = await client.post("/tts", json={"text": TEXT}, headers={"X-Request-Id": "bad id with spaces"})
+    refused = await client.post("/tts", json={"text": ""})
+    assert given.headers["x-request-id"] == "trace-7.a"
+    assert made.headers["x-request-id"] != "bad id with spaces"
+    assert len(made.headers["x-request-id"]) == 16
+    assert refused.status_code == 422
+    assert refused.headers["x-request-id"]

@@ -282,7 +282,7 @@ async def test_max_wait_holds_a_lone_item_back(make_batcher: Callable[..., Batch
     assert executor.batches == [("alone", "company")]
 
 
-async def test_drain_finishes_queued_work_then_refuses(
+async def test_drain_finishes_queued_work_and_later_sentences_then_refuses(
     make_batcher: Callable[..., Batcher], executor: GateExecutor
 ) -> None:
     batcher = make_batcher()
@@ -290,12 +290,14 @@ async def test_drain_finishes_queued_work_then_refuses(
     queued = batcher.submit([item("q1"), item("q2")], deadline=far())
     drain = asyncio.create_task(batcher.drain(timeout_s=5))
     await settle()
-    with pytest.raises(ShuttingDown):
-        batcher.submit([item("new")], deadline=far())
+    # An admitted request's next sentence, read by the front end after the drain began: still taken.
+    later = batcher.submit([item("later")], deadline=far())
     executor.gate.set()
     await drain
-    results: list[Rendered] = await asyncio.gather(first, *queued)
-    assert len(results) == 3
+    results: list[Rendered] = await asyncio.gather(first, *queued, *later)
+    assert len(results) == 4
+    with pytest.raises(ShuttingDown):
+        batcher.submit([item("new")], deadline=far())
 
 
 async def test_drain_timeout_fails_leftovers(make_batcher: Callable[..., Batcher], executor: GateExecutor) -> None:

@@ -222,6 +222,33 @@ async def test_drain_finishes_queued_work(make_service: MakeService) -> None:
         await svc.engine.synthesize(request("太晚了。"))
 
 
+async def test_drain_finishes_a_stream_whose_later_sentences_were_not_queued(make_service: MakeService) -> None:
+    batch = BatchConfig(max_batch_size=1, max_wait_ms=0.0)
+    svc = await make_service(batch=batch, faults=FakeOptions(delay_ms_per_batch=20))
+    text = "".join(f"第{i}句话在关闭时还没有排队。" for i in range(20))
+    stream = svc.engine.stream(request(text))
+    chunks = [await anext(stream)]  # the front end has read only a lookahead's worth of the text
+    drain = asyncio.create_task(svc.engine.drain(timeout_s=30))
+    chunks += [chunk async for chunk in stream]
+    await drain
+    assert_fake_audio(svc, text, np.concatenate([chunk.audio for chunk in chunks]))
+
+
+async def test_drain_timeout_names_the_requests_it_cuts(
+    make_service: MakeService, caplog: pytest.LogCaptureFixture
+) -> None:
+    svc = await make_service(faults=FakeOptions(delay_ms_per_batch=200))
+    text = "".join(f"第{i}句话来不及合成。" for i in range(20))
+    stream = svc.engine.stream(SynthesisRequest(text=text, request_id="req-42"))
+    await anext(stream)
+    with caplog.at_level(logging.WARNING):
+        await svc.engine.drain(timeout_s=0.1)
+    assert "drain timeout: request req-42 still running; it is cut" in caplog.text
+    with pytest.raises(ShuttingDown):
+        async for _ in stream:
+            pass
+
+
 async def test_counters_move(fake_service: FakeService) -> None:
     text = TEXTS[0]
     result = await fake_service.engine.synthesize(request(text))

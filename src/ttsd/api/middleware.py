@@ -10,8 +10,10 @@ from __future__ import annotations
 import hmac
 import json
 import logging
+import re
 import time
-from collections.abc import Sequence
+import uuid
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from fastapi import FastAPI, Security
@@ -47,8 +49,43 @@ EXPOSED_HEADERS = [
     "X-Cached-Sentences",
     "X-Processing-Time",
     "X-Voice",
+    "X-Request-Id",
 ]
 _INTERNAL_ERROR = json.dumps({"error": {"code": "internal_error", "message": "internal server error"}}).encode()
+
+
+REQUEST_ID_HEADER = b"x-request-id"
+_REQUEST_ID = re.compile(rb"[A-Za-z0-9._:-]{1,64}")
+
+
+def request_id(scope: Mapping[str, Any]) -> str:
+    """The request's id (:class:`RequestIdMiddleware`), or ``""`` outside it."""
+    state = scope.get("state")
+    return str(state.get("request_id", "")) if isinstance(state, dict) else ""
+
+
+class RequestIdMiddleware:
+    """Gives every HTTP request an id: the client's ``X-Request-Id`` when it is a plain token (letters, digits,
+    ``._:-``, up to 64), else a new random one. It is kept in ``scope["state"]["request_id"]`` (routes and the
+    server's drain log read it) and sent back as ``X-Request-Id`` on every response."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        given = next((value for name, value in scope["headers"] if name == REQUEST_ID_HEADER), b"")
+        rid = given.decode() if _REQUEST_ID.fullmatch(given) else uuid.uuid4().hex[:16]
+        scope.setdefault("state", {})["request_id"] = rid
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message = {**message, "headers": [*message.get("headers", []), (REQUEST_ID_HEADER, rid.encode())]}
+            await send(message)
+
+        await self.app(scope, receive, send_with_id)
 
 
 def route_template(scope: Scope, original: Scope) -> str:
@@ -135,10 +172,11 @@ def _cut_response(scope: Scope, exc: Exception) -> None:
     where = f"{scope.get('method')} {scope.get('path')}"
     # Starlette wraps an error that has a handler, when it comes too late for the handler, in a RuntimeError.
     domain = exc if isinstance(exc, TTSError) else exc.__cause__
+    rid = request_id(scope) or "-"
     if isinstance(domain, TTSError):
-        log.warning("response to %s cut mid-body: %s (%s)", where, domain.message, domain.code)
+        log.warning("response to %s cut mid-body: %s (%s; request %s)", where, domain.message, domain.code, rid)
     else:
-        log.error("response to %s cut mid-body by an unhandled error", where, exc_info=exc)
+        log.error("response to %s cut mid-body by an unhandled error (request %s)", where, rid, exc_info=exc)
     abort = (scope.get("extensions") or {}).get(ABORT_EXTENSION, {}).get("abort")
     if abort is None:
         raise exc
@@ -203,8 +241,8 @@ def _is_preflight(scope: Scope) -> bool:
 
 
 def install_middleware(app: FastAPI, settings: Settings, metrics: Metrics) -> None:
-    """Outermost first: metrics (times everything), the WebSocket upgrade checks (Origin, key), CORS (so 401s
-    and 413s carry its headers and preflights never need the key), the API key, then the body limit
+    """Outermost first: the request id, metrics (times everything), the WebSocket upgrade checks (Origin, key),
+    CORS (so 401s and 413s carry its headers and preflights never need the key), the API key, then the body limit
     (unauthenticated bodies are never read)."""
     app.add_middleware(
         BodyLimitMiddleware,
@@ -225,7 +263,8 @@ def install_middleware(app: FastAPI, settings: Settings, metrics: Metrics) -> No
         )
     api_key = settings.api_key.get_secret_value() if settings.api_key is not None else None
     app.add_middleware(WebSocketGuard, api_key=api_key, origins=settings.cors_origins, metrics=metrics)
-    app.add_middleware(MetricsMiddleware, metrics=metrics)  # added last = outermost
+    app.add_middleware(MetricsMiddleware, metrics=metrics)
+    app.add_middleware(RequestIdMiddleware)  # added last = outermost: every response carries the id
 
 
 def protected_route_options(settings: Settings) -> dict[str, Any]:

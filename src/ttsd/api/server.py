@@ -24,6 +24,7 @@ from typing import Any
 import uvicorn
 
 from ttsd.api.deps import ServiceState
+from ttsd.api.middleware import request_id
 from ttsd.api.protocol import ConnectionLimits, GuardedProtocol, guarded_protocol, guarded_ws_protocol
 from ttsd.config import Settings
 
@@ -97,10 +98,22 @@ class DrainingServer(uvicorn.Server):
 
     def _cut_in_flight(self) -> None:
         busy = [c for c in self.server_state.connections if isinstance(c, GuardedProtocol) and c.in_flight]
+        names = [_describe(connection) for connection in busy]
         for connection in busy:
             connection.abort()
         if busy:
-            log.warning("drain timeout (%g s): cut %d unfinished response(s)", self._drain_timeout_s, len(busy))
+            log.warning(
+                "drain timeout (%g s): cut %d unfinished response(s): %s",
+                self._drain_timeout_s,
+                len(busy),
+                ", ".join(names),
+            )
+
+
+def _describe(connection: GuardedProtocol) -> str:
+    """``POST /tts (request 5f0c...)`` for the connection's request in flight."""
+    scope = connection.cycle.scope if connection.cycle is not None else {}
+    return f"{scope.get('method', '?')} {scope.get('path', '?')} (request {request_id(scope) or '-'})"
 
 
 def build_server(app: Any, settings: Settings, **overrides: Any) -> DrainingServer:

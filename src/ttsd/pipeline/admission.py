@@ -21,6 +21,7 @@ Not thread-safe: used on the event loop only.
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 
 from ttsd.errors import QueueFull
@@ -44,11 +45,12 @@ class AdmissionConfig:
 class Ticket:
     """One admitted request's share of the backlog."""
 
-    __slots__ = ("_admission", "remaining_s")
+    __slots__ = ("_admission", "label", "remaining_s")
 
-    def __init__(self, admission: Admission, cost_s: float) -> None:
+    def __init__(self, admission: Admission, cost_s: float, label: str = "") -> None:
         self._admission = admission
         self.remaining_s = cost_s
+        self.label = label  # the request's id, for logs (a drain that cuts it names it)
 
     def consume(self, audio_s: float) -> None:
         """``audio_s`` of this request's audio is done: take it off the backlog (never below zero)."""
@@ -66,6 +68,8 @@ class Admission:
     def __init__(self, *, config: AdmissionConfig) -> None:
         self._config = config
         self._tickets: set[Ticket] = set()
+        self._idle = asyncio.Event()  # set while no request is admitted
+        self._idle.set()
         self._rate = config.initial_rate
         # Decayed sums behind the rate; the prior counts as one second of model time at ``initial_rate``.
         self._audio_sum = config.initial_rate * _PRIOR_S
@@ -77,16 +81,23 @@ class Admission:
         window = self._config.window_s
         return sum(min(t.remaining_s, window) for t in self._tickets)
 
+    @property
+    def open_tickets(self) -> list[Ticket]:
+        """The admitted requests that have not ended yet."""
+        return list(self._tickets)
+
     def backlog_s(self) -> float:
         """Seconds of model time the admitted, unfinished work is estimated to need."""
         return self.pending_audio_s / self._rate
 
-    def admit(self, cost_s: float) -> Ticket:
-        """Admit a request estimated to produce ``cost_s`` seconds of audio, or raise :class:`QueueFull`."""
+    def admit(self, cost_s: float, *, label: str = "") -> Ticket:
+        """Admit a request estimated to produce ``cost_s`` seconds of audio, or raise :class:`QueueFull`
+        (``label``: the request's id, for logs)."""
         if self._tickets:
             self._check(min(cost_s, self._config.window_s) / self._rate)
-        ticket = Ticket(self, cost_s)
+        ticket = Ticket(self, cost_s, label)
         self._tickets.add(ticket)
+        self._idle.clear()
         return ticket
 
     def grow(self, ticket: Ticket, cost_s: float) -> None:
@@ -109,6 +120,10 @@ class Admission:
                 retry_after_s=min(high, max(low, backlog + added_s - limit)),
             )
 
+    async def wait_idle(self) -> None:
+        """Return once every admitted request has ended (at once when none is admitted)."""
+        await self._idle.wait()
+
     def observe(self, *, audio_s: float, model_s: float) -> None:
         """A batch produced ``audio_s`` of audio in ``model_s`` seconds: update the drain rate."""
         if audio_s <= 0 or model_s <= 0:
@@ -119,3 +134,5 @@ class Admission:
 
     def _release(self, ticket: Ticket) -> None:
         self._tickets.discard(ticket)
+        if not self._tickets:
+            self._idle.set()

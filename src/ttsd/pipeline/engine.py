@@ -30,6 +30,7 @@ from ttsd.errors import ShuttingDown
 from ttsd.metrics import Metrics
 from ttsd.pipeline.admission import AdmissionConfig, Ticket
 from ttsd.pipeline.cache import SentenceCache, SharedTier
+from ttsd.pipeline.drain import finish_admitted
 from ttsd.pipeline.job import Job, Stages
 from ttsd.pipeline.lane import Lane, LoadedVoice
 from ttsd.pipeline.output import ChunkEncoder, check_response_size, encode_whole
@@ -174,14 +175,19 @@ class TTSEngine:
             self.state = State.DRAINING
 
     async def drain(self, timeout_s: float | None = None) -> None:
-        """Refuse new work, finish what is admitted within ``timeout_s`` (default: the configured drain
-        timeout), then stop the lanes and the front-end pool. Idempotent."""
+        """Refuse new requests, let every admitted one run to its end (:mod:`ttsd.pipeline.drain`) within
+        ``timeout_s`` (default: the configured drain timeout), then stop the lanes and the front-end pool.
+        Idempotent."""
         if self.state is State.STOPPED or self._drained:
             return
         self._drained = True
         self.stop_accepting()
         timeout = self._config.drain_timeout_s if timeout_s is None else timeout_s
-        await asyncio.gather(*(lane.drain(timeout) for lane in self._lanes.values()))
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        await finish_admitted([lane.admission for lane in self._lanes.values()], deadline=deadline)
+        left = max(0.0, deadline - loop.time())
+        await asyncio.gather(*(lane.drain(left) for lane in self._lanes.values()))
         self._pool.shutdown(wait=False, cancel_futures=True)
         if self.state is State.DRAINING:
             self.state = State.STOPPED
@@ -234,7 +240,7 @@ class TTSEngine:
         whose audio would pass ``max_response_audio_s`` is refused before any work: it is for streaming."""
         plan = self._plan(request, stream=False)
         check_response_size(plan.cost_s, spec, limit_s=self._config.max_response_audio_s)
-        result = await self._synthesize(plan, self._admission(plan))
+        result = await self._synthesize(plan, self._admission(plan, request))
         return EncodedSpeech(encoded=await encode_whole(result.audio, result.sample_rate, spec), result=result)
 
     async def open_stream(self, request: SynthesisRequest, spec: AudioSpec) -> SpeechStream:
@@ -280,7 +286,7 @@ class TTSEngine:
 
     def _admit(self, request: SynthesisRequest, *, stream: bool) -> tuple[RequestPlan, Ticket]:
         plan = self._plan(request, stream=stream)
-        return plan, self._admission(plan)
+        return plan, self._admission(plan, request)
 
     def _plan(self, request: SynthesisRequest, *, stream: bool) -> RequestPlan:
         """The request's plan: every check that needs no text processing, before any work."""
@@ -295,11 +301,12 @@ class TTSEngine:
             stream=stream,
         )
 
-    def _admission(self, plan: RequestPlan) -> Ticket:
+    def _admission(self, plan: RequestPlan, request: SynthesisRequest) -> Ticket:
         """The one back-pressure point: the request's family lane admits its cost, or refuses (503) at once
         (a long-form job's sentence: against the lane's background budget, apart from interactive work)."""
         lane = self._lanes[plan.main.family]
-        return (lane.background_admission if plan.background else lane.admission).admit(plan.cost_s)
+        admission = lane.background_admission if plan.background else lane.admission
+        return admission.admit(plan.cost_s, label=request.request_id)
 
     def check(self, request: SynthesisRequest) -> str:
         """Every check a request would pass before any synthesis, without admitting it: voice, controls and, for

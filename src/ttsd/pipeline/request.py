@@ -30,6 +30,7 @@ class SynthesisRequest:
     input_type: InputType = "text"
     timeout_s: float | None = None
     background: bool = False
+    request_id: str = ""  # for logs (the API's X-Request-Id)
 
 
 @dataclass(frozen=True, slots=True)

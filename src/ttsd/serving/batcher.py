@@ -4,8 +4,8 @@ It owns the queue (length buckets), the clock (the event loop's ``loop.time()``)
 and turns policy decisions into executor calls and resolved futures. Contracts:
 
 * :meth:`Batcher.submit` is all-or-nothing: either every item of the call is queued, or none is and
-  :class:`ShuttingDown` is raised at once. It returns one future per item, resolving to that item's float32
-  waveform.
+  :class:`ShuttingDown` (once stopped) is raised at once. It returns one future per item, resolving to that item's
+  float32 waveform.
 * ``max_queue`` is a capacity, not a refusal: the caller awaits :meth:`Batcher.room` before it submits (work
   that reaches the batcher was admitted already; refusing happens once, at admission). Submitting past it is a
   programming error (:class:`RuntimeError`).
@@ -121,8 +121,8 @@ class Batcher:
         as the executor is free, in batches of urgent items only. A stream marks its first sentence urgent.
         ``background`` items (a long-form job's) run only when nothing else is queued.
 
-        Raises :class:`ShuttingDown` after :meth:`drain` began; :class:`RuntimeError` when the items do not fit
-        under ``max_queue`` (await :meth:`room` first).
+        Raises :class:`ShuttingDown` once stopped (:meth:`stop`, the end of :meth:`drain`); :class:`RuntimeError`
+        when the items do not fit under ``max_queue`` (await :meth:`room` first).
         """
         if not self._accepting:
             raise ShuttingDown("the service is shutting down")
@@ -151,9 +151,9 @@ class Batcher:
         return futures
 
     async def drain(self, timeout_s: float) -> None:
-        """Refuse new items, let queued and running work finish within ``timeout_s``, then :meth:`stop`."""
-        self._accepting = False
-        self._has_room.set()  # whoever waits for room learns from submit() that the batcher is shutting down
+        """Let queued and running work finish within ``timeout_s``, then :meth:`stop`. Items submitted meanwhile
+        are accepted: they are later sentences of requests already admitted (refusing new requests is the
+        engine's admission's job), and waiting for idle waits for them too."""
         self._wake.set()
         if self._loop_task is not None:
             try:
@@ -166,6 +166,7 @@ class Batcher:
     async def stop(self) -> None:
         """Stop now: queued and running items fail with :class:`ShuttingDown`."""
         self._accepting = False
+        self._has_room.set()  # whoever waits for room learns from submit() that the batcher stopped
         for task in (self._loop_task, *self._in_flight):
             if task is not None:
                 task.cancel()

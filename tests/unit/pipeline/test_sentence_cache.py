@@ -123,7 +123,8 @@ def test_variation_without_a_seed_is_never_read_nor_stored() -> None:
     utterance = Utterance(text="1", phonemes=(), ids=(1,))
     fresh = cache_key(INFO, utterance, Controls(variation=True))
     seeded = cache_key(INFO, utterance, Controls(variation=True, seed=7))
-    assert fresh.fresh and not seeded.fresh
+    assert fresh.fresh
+    assert not seeded.fresh
     cache.put(fresh, audio(100))
     cache.put(seeded, audio(100))
     assert len(cache) == 1

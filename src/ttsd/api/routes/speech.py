@@ -14,7 +14,7 @@ import base64
 import contextlib
 import json
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Request, Response
@@ -22,6 +22,7 @@ from fastapi.responses import JSONResponse, StreamingResponse
 
 from ttsd.api.deps import EngineDep
 from ttsd.api.errors import count_rejection
+from ttsd.api.middleware import request_id
 from ttsd.api.schemas import (
     OPENAI_MODELS,
     SPEECH_EXAMPLES,
@@ -94,7 +95,7 @@ async def tts(
             "stream cannot be combined with encoding=base64 (use timestamps for NDJSON)", param="encoding"
         )
     job = _job(body, body.text, body.voice, body.format, stream=body.stream, base64=body.encoding == "base64")
-    return await _answer(request, engine, job)
+    return await _answer(request, engine, _with_id(job, request))
 
 
 @router.post("/v1/audio/speech", responses=AUDIO_RESPONSES, summary="OpenAI-compatible speech synthesis")
@@ -106,7 +107,7 @@ async def speech(
     controls."""
     _check_model(engine, body.model)
     job = _job(body, body.input, body.voice, body.response_format, stream=body.stream)
-    return await _answer(request, engine, job)
+    return await _answer(request, engine, _with_id(job, request))
 
 
 def _job(body: ControlFields, text: str, voice: str | None, fmt: str, *, stream: bool, base64: bool = False) -> _Job:
@@ -125,6 +126,11 @@ def _job(body: ControlFields, text: str, voice: str | None, fmt: str, *, stream:
     spec = AudioSpec(format=fmt, sample_rate=body.sample_rate, volume=body.volume)
     timestamps = body.timestamps or body.subtitles is not None
     return _Job(synthesis, spec, stream=stream, timestamps=timestamps, subtitles=body.subtitles, base64=base64)
+
+
+def _with_id(job: _Job, request: Request) -> _Job:
+    """The job's engine request carries the HTTP request's id (logs, e.g. a drain that cuts it)."""
+    return replace(job, request=replace(job.request, request_id=request_id(request.scope)))
 
 
 def _check_model(engine: TTSEngine, model: str) -> None:
