@@ -20,6 +20,7 @@ LAYERS: dict[str, float] = {
     "ttsd.controls": 0,
     "ttsd.paths": 0,
     "ttsd.logs": 1,
+    "ttsd.allocator": 1,
     "ttsd.text": 1,
     "ttsd.audio": 1,
     "ttsd.metrics": 1,

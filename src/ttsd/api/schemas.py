@@ -262,6 +262,9 @@ class VoiceCard(BaseModel):
     emotions: list[str]
     default: bool
     aliases: list[str] = Field(..., description="Other names accepted as 'voice' (OpenAI voice names).")
+    speed_range: tuple[float, float] = Field(
+        (0.25, 4.0), description="The lowest and highest 'speed' this voice takes (others get a 422)."
+    )
 
 
 class VoiceList(BaseModel):

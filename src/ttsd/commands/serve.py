@@ -16,6 +16,7 @@ import argparse
 import logging
 from typing import TYPE_CHECKING
 
+from ttsd import allocator
 from ttsd.logs import configure_logging
 
 if TYPE_CHECKING:
@@ -35,6 +36,7 @@ def run(args: argparse.Namespace) -> int:
 
     settings = settings_from_args(args)
     configure_logging(settings.log_level, settings.log_format)
+    allocator.tune()  # before the models load: a request's memory goes back to the system after it
     return _run_single(settings)
 
 

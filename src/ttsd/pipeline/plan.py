@@ -28,7 +28,7 @@ from ttsd.errors import InvalidControl, TextTooLong, UnknownVoice
 from ttsd.pipeline.cache import CacheKey, cache_key
 from ttsd.pipeline.request import SynthesisRequest
 from ttsd.text.types import Budget, Segment, Sentence
-from ttsd.voices.base import Utterance, Voice
+from ttsd.voices.base import Utterance, Voice, budget_for
 
 # Audio seconds a character of input is priced at before its text is processed (Mandarin is read at about
 # 4-5 characters a second; markup and Latin text overestimate, which errs on the safe side).
@@ -89,7 +89,14 @@ class Section:
 
     @property
     def budget(self) -> Budget:
-        return self.voice.budget
+        """The family's budget at this section's speed (Kokoro cuts slower speech into shorter pieces: one
+        model call's memory grows with the audio it makes)."""
+        return budget_for(self.voice, self.controls.speed)
+
+    @property
+    def slowest_budget(self) -> Budget:
+        """The budget at the slowest speed the voice takes (markup's ``<prosody rate>`` may slow any sentence)."""
+        return budget_for(self.voice, self.voice.info.speed_range[0])
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -171,8 +178,10 @@ class Script:
 
     @property
     def budgets(self) -> dict[str | None, Budget]:
-        """Each section's family budget, by voice name: the front end cuts every sentence to its own."""
-        return {name: section.budget for name, section in self.sections.items()}
+        """Each section's family budget, by voice name: the front end cuts every sentence to its own (for markup,
+        at the voice's slowest speed)."""
+        markup = not isinstance(self.source, str)
+        return {name: s.slowest_budget if markup else s.budget for name, s in self.sections.items()}
 
 
 def read_script(plan: RequestPlan, table: VoiceTable) -> Script:

@@ -34,6 +34,7 @@ from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 from typing import Any
 
+from ttsd import allocator
 from ttsd.errors import BackendError, BackendUnavailable, TTSError
 from ttsd.logs import configure_logging
 from ttsd.serving.transport import recv_message, send_message
@@ -76,6 +77,7 @@ class WorkerSpec:
 def worker_main(conn: Connection, spec: WorkerSpec, parent_pid: int) -> None:
     """The spawned process's entry point."""
     configure_logging(spec.log_level, spec.log_format)
+    allocator.tune()  # as in ttsd serve: the memory a long batch used goes back to the system after it
     threading.Thread(target=_watch_parent, args=(parent_pid,), name="ttsd-parent-watch", daemon=True).start()
     try:
         if spec.bind_cuda:

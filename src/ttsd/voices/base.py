@@ -23,7 +23,7 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 import numpy.typing as npt
 
-from ttsd.controls import Controls
+from ttsd.controls import SPEED_RANGE, Controls
 from ttsd.text.types import Budget, Sentence, Token
 
 FloatArray = npt.NDArray[np.float32]
@@ -101,6 +101,8 @@ class VoiceInfo:
     speaker_genders: tuple[str, ...] = ()
     # Semitones of one unit of Controls.pitch (SSML <prosody pitch> is converted with it); 0 = no pitch control.
     pitch_semitones: float = 0.0
+    # The speeds the family honours (validate refuses the rest): the global range unless it says otherwise.
+    speed_range: tuple[float, float] = SPEED_RANGE
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,3 +169,16 @@ def spans_for(tokens: Sequence[Token], costs: Sequence[int], *, start: int) -> t
         spans.append((position, position + cost))
         position += cost
     return tuple(spans)
+
+
+@runtime_checkable
+class SpeedBudgeted(Protocol):
+    """A voice whose per-piece budget depends on the speed (its model call's memory grows with the audio)."""
+
+    def budget_at(self, speed: float) -> Budget: ...
+
+
+def budget_for(voice: Voice, speed: float) -> Budget:
+    """The budget to cut text spoken at ``speed`` for ``voice``: ``budget_at(speed)`` where the voice has it,
+    else its one :attr:`Voice.budget`."""
+    return voice.budget_at(speed) if isinstance(voice, SpeedBudgeted) else voice.budget

@@ -15,7 +15,7 @@ from ttsd.voices.base import BatchItem, FloatArray
 from ttsd.voices.kokoro.phonemizer import Phonemizer, load_vocab
 from ttsd.voices.kokoro.session import SAMPLES_PER_FRAME, Item, Synthesis
 from ttsd.voices.kokoro.styles import ROWS, STYLE_DIM, StyleBank
-from ttsd.voices.kokoro.voice import MAX_IDS, KokoroVoice
+from ttsd.voices.kokoro.voice import FRAMES_PER_ID, MAX_CALL_FRAMES, MAX_IDS, SPEED_RANGE, KokoroVoice
 
 
 class FakeSynthesizer:
@@ -145,3 +145,27 @@ def test_load_checks_backend_and_precision_before_touching_any_asset(tmp_path: P
     with pytest.raises(InvalidControl, match="backend"):
         load(VoiceOptions(model_dir=tmp_path, kokoro=KokoroOptions(backend="tensorrt")))
     assert not any(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("speed", [2.01, 3.0, 4.0])
+def test_speeds_the_model_cannot_honour_are_refused_naming_the_range(speed: float) -> None:
+    voice = _voice(FakeSynthesizer())
+    assert voice.info.speed_range == SPEED_RANGE == (0.25, 2.0)
+    with pytest.raises(InvalidControl, match=r"speed 0\.25 to 2\.0") as err:
+        voice.validate(Controls(speed=speed))
+    assert err.value.param == "speed"
+
+
+def test_markup_composed_past_the_range_saturates_at_it() -> None:
+    synth = FakeSynthesizer()
+    voice = _voice(synth)
+    voice.run_batch([BatchItem(voice.encode(HELLO), Controls(speed=4.0))])  # <prosody rate> on top of speed 2
+    assert synth.calls[0][2] == 2.0
+
+
+def test_one_call_is_capped_in_frames_at_every_speed() -> None:
+    voice = _voice(FakeSynthesizer())
+    for speed in (0.25, 0.5, 1.0, 2.0):
+        assert voice.budget_at(speed).limit * FRAMES_PER_ID / speed <= MAX_CALL_FRAMES
+    assert voice.budget_at(0.25).limit < voice.budget_at(1.0).limit < voice.budget_at(2.0).limit <= MAX_IDS
+    assert voice.budget is voice.budget_at(0.25)  # the budget without a speed is safe at any speed

@@ -59,4 +59,5 @@ def _card(info: VoiceInfo, name: str, gender: str, *, default: bool) -> VoiceCar
         emotions=list(info.emotions),
         default=default,
         aliases=list(OPENAI_VOICES) if default else [],
+        speed_range=info.speed_range,
     )

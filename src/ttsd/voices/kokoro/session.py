@@ -64,6 +64,10 @@ class OnnxSynthesizer:
         if DURATION_OUTPUT not in outputs:
             raise AssetError(f"{model_path} has no {DURATION_OUTPUT!r} output; delete it and restart")
         self._outputs = ["audio", DURATION_OUTPUT]
+        # onnxruntime's CPU arena keeps the largest working set any call needed (a long utterance at a slow speed:
+        # over 1 GB) for the life of the process; shrinking it after every call gives that memory back.
+        self._run_options = ort.RunOptions()
+        self._run_options.add_run_config_entry("memory.enable_memory_arena_shrinkage", "cpu:0")
         self._lock = threading.Lock()
 
     def __call__(self, items: Sequence[Item]) -> list[Synthesis]:
@@ -78,7 +82,7 @@ class OnnxSynthesizer:
         }
         with self._lock:
             try:
-                audio, frames = self._session.run(self._outputs, feeds)
+                audio, frames = self._session.run(self._outputs, feeds, self._run_options)
             except Exception as exc:
                 raise BackendError(f"Kokoro inference failed on {len(ids)} ids: {exc}") from exc
         durations = np.asarray(frames, dtype=np.int64).reshape(-1) * SAMPLES_PER_FRAME

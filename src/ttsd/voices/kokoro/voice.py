@@ -2,7 +2,8 @@
 
 :func:`load` is the registry entry (``"kokoro": "ttsd.voices.kokoro.voice:load"``). ``Controls.speaker`` picks
 a voice (``zm_yunjian``) or a blend (``zf_xiaobei:0.6,zf_xiaoyi:0.4``); ``None`` is the default speaker.
-Honoured controls: ``speaker`` and ``speed``. ``pitch``, ``intonation``, ``energy``, ``variation`` and
+Honoured controls: ``speaker`` and ``speed`` (:data:`SPEED_RANGE`: 0.25 to 2, where the model's audio length
+really follows it). ``pitch``, ``intonation``, ``energy``, ``variation`` and
 ``emotion`` are refused by :meth:`KokoroVoice.validate` (the model has no such input). In a batch, controls
 other than speed/speaker are ignored: the serving layer validates the request's controls before queueing, and
 markup (SSML ``<prosody pitch>``) that shifts pitch on top of them has nothing to act on here.
@@ -38,6 +39,14 @@ MAX_IDS = 510
 BUDGET_MARGIN = 10
 # Mean duration frames (600 samples) per id at speed 1 is about 3.8 on Mandarin text; round up.
 FRAMES_PER_ID = 4.0
+# Duration frames one model call may produce (12.8 s of audio). The call's working memory grows with them (about
+# 0.55 MB a frame on the CPU: 1269 frames, 100 ids at speed 0.25, took 610 MB), so the ids of one piece are
+# capped by speed: FRAMES_PER_ID * ids / speed <= MAX_CALL_FRAMES (128 ids at speed 1, 32 at 0.25).
+MAX_CALL_FRAMES = 512
+# The speeds the model really speaks at: past 2 its per-token floor of one frame takes over (speed 4 gave 2.35x
+# shorter audio than speed 1, 3 gave 2.23x). Requests outside it get a 422 naming it; markup that composes past
+# it (<prosody rate>) saturates at its ends, as it does at the global range.
+SPEED_RANGE = (0.25, 2.0)
 DEFAULT_SPEAKER = "zf_xiaobei"
 BACKENDS = ("onnxruntime", "torch")
 _DEFAULTS = Controls()
@@ -81,8 +90,10 @@ class KokoroVoice:
             licence="Apache-2.0",
             backend=backend,
             speaker_genders=genders,
+            speed_range=SPEED_RANGE,
         )
-        self._budget = Budget(limit=MAX_IDS - BUDGET_MARGIN, per_token=self._token_cost, overhead=2)
+        self._budgets: dict[float, Budget] = {}
+        self._budget = self.budget_at(SPEED_RANGE[0])
 
     @property
     def info(self) -> VoiceInfo:
@@ -94,9 +105,25 @@ class KokoroVoice:
 
     @property
     def budget(self) -> Budget:
+        """The budget at the slowest speed (safe for any speed)."""
         return self._budget
 
+    def budget_at(self, speed: float) -> Budget:
+        """Ids per piece for text spoken at ``speed``: one call's audio stays under :data:`MAX_CALL_FRAMES`."""
+        speed = min(SPEED_RANGE[1], max(SPEED_RANGE[0], speed))
+        budget = self._budgets.get(speed)
+        if budget is None:
+            limit = min(MAX_IDS - BUDGET_MARGIN, int(MAX_CALL_FRAMES * speed / FRAMES_PER_ID))
+            budget = self._budgets[speed] = Budget(limit=limit, per_token=self._token_cost, overhead=2)
+        return budget
+
     def validate(self, controls: Controls) -> None:
+        low, high = SPEED_RANGE
+        if not low <= controls.speed <= high:
+            raise InvalidControl(
+                f"the Kokoro voice speaks at speed {low} to {high} (its model cannot go faster), got {controls.speed}",
+                param="speed",
+            )
         for name in _UNSUPPORTED:
             if getattr(controls, name) != getattr(_DEFAULTS, name):
                 raise InvalidControl(
@@ -129,7 +156,7 @@ class KokoroVoice:
             Item(
                 ids=item.utterance.ids,
                 style=self._styles.style(self._blend(item.controls), len(item.utterance.ids) - 2),
-                speed=float(item.controls.speed),
+                speed=min(SPEED_RANGE[1], max(SPEED_RANGE[0], float(item.controls.speed))),
             )
             for item in items
         ]
