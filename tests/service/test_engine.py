@@ -234,6 +234,20 @@ async def test_drain_finishes_a_stream_whose_later_sentences_were_not_queued(mak
     assert_fake_audio(svc, text, np.concatenate([chunk.audio for chunk in chunks]))
 
 
+async def test_a_stream_read_slowly_holds_a_bounded_amount_of_audio(
+    make_service: MakeService, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("ttsd.pipeline.job.STREAM_UNSENT_AUDIO_S", 0.5)  # less than one fake sentence
+    svc = await make_service(batch=BatchConfig(max_batch_size=1, max_wait_ms=0.0))
+    text = "".join(f"第{i}句话读得很慢。" for i in range(20))
+    stream = svc.engine.stream(request(text))
+    chunks = [await anext(stream)]
+    await asyncio.sleep(0.3)  # the reader pauses: the producer must not run ahead (the lookahead would allow 8)
+    assert len(svc.voice.batches) <= 3
+    chunks += [chunk async for chunk in stream]
+    assert_fake_audio(svc, text, np.concatenate([chunk.audio for chunk in chunks]))
+
+
 async def test_drain_timeout_names_the_requests_it_cuts(
     make_service: MakeService, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -16,6 +16,8 @@ wait for its last sentence to be normalized. The consumer (:meth:`Job.pieces`) a
 * Lookahead: at most :data:`LOOKAHEAD` sentences are produced ahead of the consumer, which bounds a stream's
   memory and its share of the queue; a full batcher queue makes the producer wait for room
   (:meth:`~ttsd.serving.batcher.Batcher.room`): the request was admitted, it is never refused half-way.
+  A stream's producer also waits while its unsent audio passes a limit (:mod:`ttsd.pipeline.backpressure`):
+  a slow reader holds a bounded amount of audio.
 * The deadline covers every stage: it is checked between sentences, and items still queued at it are dropped.
   For a whole answer it bounds the request; for a stream it bounds progress (each chunk sent restarts it), so a
   long audiobook chapter streams for as long as it takes while a stalled one still ends.
@@ -35,6 +37,7 @@ from typing import TypeVar
 import numpy as np
 
 from ttsd.errors import DeadlineExceeded
+from ttsd.pipeline.backpressure import ESTIMATE_S_PER_CHAR, STREAM_UNSENT_AUDIO_S, UnsentAudio
 from ttsd.pipeline.cache import CacheKey, SentenceCache
 from ttsd.pipeline.lane import Lane
 from ttsd.pipeline.plan import Prepared, RequestPlan, Script, VoiceTable, prepare, read_script
@@ -83,6 +86,7 @@ class Job:
         self._deadline = plan.deadline
         self._queue: asyncio.Queue[Scheduled | BaseException | None] = asyncio.Queue()
         self._room = asyncio.Semaphore(LOOKAHEAD)
+        self._unsent = UnsentAudio(limit_s=STREAM_UNSENT_AUDIO_S if plan.stream else math.inf, audio_s=_unsent_s)
         self._shared: dict[CacheKey, RenderedFuture] = {}
         self._urgent_left = 1 if plan.stream else 0
         self._first_awaited = False
@@ -107,6 +111,7 @@ class Job:
                 if item.prepared.key is not None:
                     self._stages.cache.put(item.prepared.key, item.rendered)
             self._room.release()
+            self._unsent.taken()
             if self._plan.stream:  # a stream's deadline is for progress: each chunk restarts it
                 self._deadline = asyncio.get_running_loop().time() + self._plan.timeout_s
             yield item
@@ -136,6 +141,7 @@ class Job:
             script, sentences, (batch, done) = await self._hop(self._first_slice)
             while True:
                 for sentence in batch:
+                    await self._unsent.wait_for_room()  # back-pressure: a slow reader holds a bounded amount
                     await self._room.acquire()
                     item = await self._add(sentence, script)
                     await self._first_audio_first(item)
@@ -177,6 +183,7 @@ class Job:
             if item.rendered is None:
                 item.future = await self._submit(item.prepared, key)
         self._queue.put_nowait(item)
+        self._unsent.queued(item)
         return item
 
     async def _submit(self, prepared: Prepared, key: CacheKey) -> RenderedFuture:
@@ -203,6 +210,20 @@ class Job:
 
     async def _hop(self, fn: Callable[[], _T]) -> _T:
         return await asyncio.get_running_loop().run_in_executor(self._stages.pool, fn)
+
+
+def _unsent_s(item: Scheduled) -> float:
+    """Seconds of audio the sentence holds: its length once cached or synthesized, an estimate from its text
+    before (:data:`ESTIMATE_S_PER_CHAR` at its speed), 0 once it failed."""
+    rendered = item.rendered
+    future = item.future
+    if rendered is None and future is not None:
+        if not future.done():
+            return len(item.prepared.utterance.text) * ESTIMATE_S_PER_CHAR / item.prepared.controls.speed
+        if future.cancelled() or future.exception() is not None:
+            return 0.0
+        rendered = future.result()
+    return 0.0 if rendered is None else len(rendered.waveform) / item.prepared.section.voice.sample_rate
 
 
 def _slice(iterator: Iterator[Sentence]) -> tuple[list[Sentence], bool]:
