@@ -8,7 +8,9 @@ The server's RSS is sampled throughout (psutil).
     python bench/hostile_bench.py --soak-minutes 10    # also writes artifacts/hostile_bench/rss.png
 
 Prints: peak and steady RSS, goodput (short requests answered 200 per second, and their p50/p99), /healthz
-p99 and failures, 503s (count and latency p99), and what each attacker achieved. Results also go to
+p99 and failures, 503s (count and latency p99), and what each attacker achieved; then the requests that used to
+get wrong audio with a 200 (issue 23: an overflowing blend, Kokoro speed 4, variation without a seed served from
+the cache, a stream without X-Voice) and what they get now. Results also go to
 artifacts/hostile_bench/result.json.
 """
 
@@ -188,6 +190,27 @@ async def load(url: str, args: argparse.Namespace, tally: Tally) -> None:
     )
 
 
+# -- no silent wrong audio (issue 23): run once, after the load ---------------------------------------
+
+
+def wrong_audio_checks(url: str, voice: str) -> dict[str, object]:
+    """Requests that used to get 200 with wrong audio, and what they get now (expected in brackets)."""
+    text = "今天天气很好。"
+    with httpx.Client(base_url=url, timeout=120) as client:
+        fresh = [client.post("/tts", json={"text": text, "variation": True}) for _ in range(2)]
+        stream = client.post("/tts", json={"text": text, "stream": True})
+        checks: dict[str, object] = {
+            "variation_no_seed_cached_sentences [0, 0]": [int(r.headers.get("x-cached-sentences", -1)) for r in fresh],
+            "stream_has_x_voice [True]": "x-voice" in stream.headers,
+        }
+        if voice in ("kokoro", "zf_xiaobei"):
+            blend = client.post("/tts", json={"text": text, "voice": "zf_xiaobei:1e308,zm_yunjian:1e308"})
+            too_fast = client.post("/tts", json={"text": text, "voice": "kokoro", "speed": 4.0})
+            checks["blend_1e308_status [422]"] = blend.status_code
+            checks["kokoro_speed_4_status [422]"] = too_fast.status_code
+    return checks
+
+
 # -- report ---------------------------------------------------------------------------------------------
 
 
@@ -277,7 +300,8 @@ def main() -> int:
         asyncio.run(load(url, args, tally))
         stop.set()
         sampler.join()
-    result = report(tally, args)
+        checks = wrong_audio_checks(url, args.voice)
+    result = {**report(tally, args), "wrong_audio_checks": checks}
     (OUT / "result.json").write_text(json.dumps(result, indent=2))
     if args.soak_minutes:
         plot(tally, OUT / "rss.png")

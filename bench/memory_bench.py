@@ -165,7 +165,8 @@ def verdict(row: dict[str, object], budget_mib: float) -> str:
 @contextlib.contextmanager
 def server() -> Iterator[tuple[str, int]]:
     env = {"TTSD_VOICE": "kokoro", "TTSD_VOICES": "kokoro,baker", "TTSD_DEVICE": "cpu", "TTSD_LOG_LEVEL": "warning",
-           "TTSD_MAX_BACKLOG_S": "0"}  # fmt: skip  # every stream admitted: the worst case for memory
+           "TTSD_MAX_BACKLOG_S": "0",  # every stream admitted: the worst case for memory
+           "TTSD_REQUEST_TIMEOUT_S": "900"}  # fmt: skip  # the slow cases run to their end on a slow machine
     with ttsd_server("memory", env, log_dir=OUT, timeout_s=600) as (url, proc):
         yield url, proc.pid
 
