@@ -220,7 +220,7 @@ class Settings(BaseSettings):
         ge=16,
         le=1000,
         description="Phoneme budget per batch item (Baker; sambert and fake derive theirs from it; Kokoro's "
-        "is fixed at 500 ids); longer sentences are cut at ，、.",
+        "follows the speed: 128 ids at speed 1); longer sentences are cut at ，、.",
     )
     cache_bytes: int = Field(64 * 1024 * 1024, ge=0, description="Sentence audio cache size (0 = off).")
     cache_url: str | None = Field(

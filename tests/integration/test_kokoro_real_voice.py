@@ -76,6 +76,17 @@ def test_speed_shortens_the_audio(kokoro: KokoroVoice, utterance: Utterance, fem
     assert len(fast) / len(female) == pytest.approx(1 / 1.5, rel=0.15)
 
 
+@pytest.mark.parametrize("speed", [0.25, 0.5, 2.0])
+def test_speed_is_honest_across_the_range_the_voice_takes(
+    kokoro: KokoroVoice, utterance: Utterance, female: FloatArray, speed: float
+) -> None:
+    # Measured (issue 23): speed 3 gave 2.23x and 4 gave 2.35x shorter audio, so the range ends at 2.
+    low, high = kokoro.info.speed_range
+    assert low <= speed <= high
+    scaled, _ = _synth(kokoro, utterance, Controls(speaker="zf_xiaobei", speed=speed))
+    assert len(scaled) / len(female) == pytest.approx(1 / speed, rel=0.15)
+
+
 def test_a_blend_differs_from_its_parts_and_a_one_sided_blend_is_the_voice(
     kokoro: KokoroVoice, utterance: Utterance, female: FloatArray
 ) -> None:
