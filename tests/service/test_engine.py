@@ -226,7 +226,7 @@ async def test_drain_finishes_a_stream_whose_later_sentences_were_not_queued(mak
     batch = BatchConfig(max_batch_size=1, max_wait_ms=0.0)
     svc = await make_service(batch=batch, faults=FakeOptions(delay_ms_per_batch=20))
     text = "".join(f"第{i}句话在关闭时还没有排队。" for i in range(20))
-    stream = svc.engine.stream(request(text))
+    stream = stream_pcm(svc.engine, request(text))
     chunks = [await anext(stream)]  # the front end has read only a lookahead's worth of the text
     drain = asyncio.create_task(svc.engine.drain(timeout_s=30))
     chunks += [chunk async for chunk in stream]
@@ -240,7 +240,7 @@ async def test_a_stream_read_slowly_holds_a_bounded_amount_of_audio(
     monkeypatch.setattr("ttsd.pipeline.job.STREAM_UNSENT_AUDIO_S", 0.5)  # less than one fake sentence
     svc = await make_service(batch=BatchConfig(max_batch_size=1, max_wait_ms=0.0))
     text = "".join(f"第{i}句话读得很慢。" for i in range(20))
-    stream = svc.engine.stream(request(text))
+    stream = stream_pcm(svc.engine, request(text))
     chunks = [await anext(stream)]
     await asyncio.sleep(0.3)  # the reader pauses: the producer must not run ahead (the lookahead would allow 8)
     assert len(svc.voice.batches) <= 3
@@ -253,7 +253,7 @@ async def test_drain_timeout_names_the_requests_it_cuts(
 ) -> None:
     svc = await make_service(faults=FakeOptions(delay_ms_per_batch=200))
     text = "".join(f"第{i}句话来不及合成。" for i in range(20))
-    stream = svc.engine.stream(SynthesisRequest(text=text, request_id="req-42"))
+    stream = stream_pcm(svc.engine, SynthesisRequest(text=text, request_id="req-42"))
     await anext(stream)
     with caplog.at_level(logging.WARNING):
         await svc.engine.drain(timeout_s=0.1)
