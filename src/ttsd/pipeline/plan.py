@@ -93,10 +93,10 @@ class Section:
         model call's memory grows with the audio it makes)."""
         return budget_for(self.voice, self.controls.speed)
 
-    @property
-    def slowest_budget(self) -> Budget:
-        """The budget at the slowest speed the voice takes (markup's ``<prosody rate>`` may slow any sentence)."""
-        return budget_for(self.voice, self.voice.info.speed_range[0])
+    def budget_at_rate(self, rate: float) -> Budget:
+        """The budget for sentences whose markup multiplies this section's speed by ``rate`` (the slowest
+        ``<prosody rate>`` the section's text uses), clamped to the speeds the voice takes."""
+        return budget_for(self.voice, max(self.voice.info.speed_range[0], self.controls.speed * rate))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -179,9 +179,13 @@ class Script:
     @property
     def budgets(self) -> dict[str | None, Budget]:
         """Each section's family budget, by voice name: the front end cuts every sentence to its own (for markup,
-        at the voice's slowest speed)."""
-        markup = not isinstance(self.source, str)
-        return {name: s.slowest_budget if markup else s.budget for name, s in self.sections.items()}
+        at the slowest ``<prosody rate>`` that section's text uses)."""
+        if isinstance(self.source, str):
+            return {name: s.budget for name, s in self.sections.items()}
+        slowest: dict[str | None, float] = {}
+        for segment in self.source:
+            slowest[segment.voice] = min(slowest.get(segment.voice, 1.0), segment.prosody.rate)
+        return {name: s.budget_at_rate(slowest.get(name, 1.0)) for name, s in self.sections.items()}
 
 
 def read_script(plan: RequestPlan, table: VoiceTable) -> Script:

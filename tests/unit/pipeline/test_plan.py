@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -10,10 +11,10 @@ import pytest
 from ttsd.controls import Controls
 from ttsd.errors import InvalidControl, InvalidMarkup, TextTooLong, UnknownVoice
 from ttsd.pipeline.plan import AUDIO_S_PER_CHAR, VoiceTable, plan_request, prepare, read_script
-from ttsd.pipeline.request import SynthesisRequest
+from ttsd.pipeline.request import InputType, SynthesisRequest
 from ttsd.pipeline.timeline import Timeline
 from ttsd.text.plain import PlainFrontend
-from ttsd.text.types import Sentence, Token
+from ttsd.text.types import Budget, Sentence, Token
 from ttsd.voices.base import Rendered
 from ttsd.voices.fake import FakeVoice
 from ttsd.voices.options import VoiceOptions
@@ -110,3 +111,23 @@ def test_a_piece_at_another_rate_is_resampled_with_its_timestamps() -> None:
     piece = Timeline(sample_rate=24_000).add(utterance, Rendered(wave, durations), rate=16_000)
     assert len(piece.audio) == pytest.approx(len(wave) * 1.5, abs=2)
     assert piece.timestamps[0].end == pytest.approx(1600 / 16_000, abs=1e-4)
+
+
+class _SpeedVoice(FakeVoice):
+    """A fake family whose budget shrinks with the speed (as Kokoro's does: 40 ids at speed 1)."""
+
+    def budget_at(self, speed: float) -> Budget:
+        return replace(self.budget, limit=round(40 * speed))
+
+
+def test_markup_is_cut_at_the_slowest_rate_it_uses_not_at_the_voices_slowest() -> None:
+    voices = VoiceTable([_SpeedVoice(options=VoiceOptions(max_phonemes=10), name="fake")])
+
+    def limits(text: str, input_type: InputType) -> int:
+        plan = plan_request(SynthesisRequest(text=text, input_type=input_type), voices, max_text_chars=1000)
+        return read_script(plan, voices).budgets[None].limit
+
+    assert limits("你好", "text") == 40
+    assert limits("<speak>你好</speak>", "ssml") == 40
+    assert limits('<speak>你好<prosody rate="50%">慢一点</prosody></speak>', "ssml") == 20
+    assert limits('<speak><prosody rate="200%">快</prosody></speak>', "ssml") == 40  # faster: never a larger cut
