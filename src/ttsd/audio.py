@@ -20,6 +20,12 @@ Contracts:
   :attr:`EncodedAudio.sample_rate` / :attr:`StreamEncoder.sample_rate`.
 * Volume is a gain followed by a soft limiter, so loud settings saturate smoothly instead of wrapping or
   hard-clipping. The limiter is per sample (stateless), so streamed and whole-file output agree.
+* Chapter marks (:class:`Mark`, sample offsets at the output rate) go into the header of the formats that
+  carry them (:data:`MUXED_MARK_FORMATS`): ID3v2 ``CHAP``/``CTOC`` frames in MP3 (FFmpeg's muxer), Vorbis
+  comment ``CHAPTERnnn``/``CHAPTERnnnNAME`` tags (the Vorbis chapter extension) in Ogg Opus and FLAC, written
+  as tags here since FFmpeg's Ogg muxer rounds their seconds to the nearest (0.8 s -> 1.800) and its FLAC
+  muxer drops chapters. ADTS (aac) has no place for them. Marks never change the audio. WAV marks are
+  appended after the data by the caller (``ttsd.jobs.marks``), once the file is complete.
 """
 
 from __future__ import annotations
@@ -27,8 +33,10 @@ from __future__ import annotations
 import io
 import struct
 import wave
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal, get_args
+from fractions import Fraction
+from typing import TYPE_CHECKING, Literal, get_args
 
 import av
 import numpy as np
@@ -38,6 +46,9 @@ import soxr
 from av.audio.stream import AudioStream
 
 from ttsd.errors import InvalidControl
+
+if TYPE_CHECKING:
+    from av.container.core import Chapter
 
 FloatArray = npt.NDArray[np.float32]
 
@@ -70,10 +81,21 @@ _AV_CODECS: dict[str, tuple[str, str]] = {
 }
 # Streaming also sends FLAC through PyAV: its muxer writes to a non-seekable sink (libsndfile needs seek).
 _AV_STREAM_CODECS: dict[str, tuple[str, str]] = {**_AV_CODECS, "flac": ("flac", "flac")}
+# Formats whose header carries chapter marks (see the module docstring).
+MUXED_MARK_FORMATS: frozenset[str] = frozenset({"mp3", "opus", "flac"})
 _LIMIT_KNEE = 0.9  # the soft limiter is linear below this level
 _WAV_UNKNOWN_SIZE = 0xFFFFFFFF
 _WAVE_FORMAT_PCM = 1
 _WAVE_FORMAT_MULAW = 7
+
+
+@dataclass(frozen=True, slots=True)
+class Mark:
+    """A chapter mark: its first and one-past-last sample at the output rate, and its title."""
+
+    start: int
+    end: int
+    title: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -223,7 +245,9 @@ class _ByteSink:
 class _AvEncoder:
     """One PyAV output container + audio stream fed with float mono frames."""
 
-    def __init__(self, sink: io.BytesIO | _ByteSink, *, fmt: str, rate: int, streaming: bool) -> None:
+    def __init__(
+        self, sink: io.BytesIO | _ByteSink, *, fmt: str, rate: int, streaming: bool, marks: Sequence[Mark] = ()
+    ) -> None:
         container_format, codec = _AV_STREAM_CODECS[fmt]
         options: dict[str, str] = {}
         if streaming and fmt == "opus":
@@ -232,6 +256,10 @@ class _AvEncoder:
             options["write_xing"] = "0"  # a Xing header written up front would claim zero frames
         self._rate = rate
         self._container = av.open(sink, mode="w", format=container_format, options=options)
+        if marks and fmt == "mp3":
+            self._container.set_chapters([_av_chapter(i, m, rate) for i, m in enumerate(marks, start=1)])
+        elif marks and fmt in MUXED_MARK_FORMATS:
+            self._container.metadata.update(_vorbis_chapters(marks, rate))
         stream = self._container.add_stream(codec, rate=rate)
         assert isinstance(stream, AudioStream)
         self._stream = stream
@@ -258,6 +286,27 @@ class _AvEncoder:
         self._container.close()
 
 
+def _av_chapter(number: int, mark: Mark, rate: int) -> Chapter:
+    return {
+        "id": number,
+        "start": mark.start,
+        "end": mark.end,
+        "time_base": Fraction(1, rate),
+        "metadata": {"title": mark.title},
+    }
+
+
+def _vorbis_chapters(marks: Sequence[Mark], rate: int) -> dict[str, str]:
+    """Vorbis chapter-extension tags: ``CHAPTER000=HH:MM:SS.mmm`` and ``CHAPTER000NAME=title``, from 000."""
+    tags: dict[str, str] = {}
+    for number, mark in enumerate(marks):
+        ms = round(mark.start * 1000 / rate)
+        minutes, seconds = divmod(ms // 1000, 60)
+        tags[f"CHAPTER{number:03d}"] = f"{minutes // 60:02d}:{minutes % 60:02d}:{seconds:02d}.{ms % 1000:03d}"
+        tags[f"CHAPTER{number:03d}NAME"] = mark.title
+    return tags
+
+
 def _wav_header(*, rate: int, format_tag: int, bits: int) -> bytes:
     """A RIFF/WAVE header whose sizes say "unknown" (0xFFFFFFFF), for streamed WAV of unknown length."""
     block_align = bits // 8
@@ -281,10 +330,11 @@ class StreamEncoder:
     """Incremental encoder: ``feed(chunk)`` returns the bytes ready so far, ``close()`` the rest.
 
     Concatenating every returned piece gives one valid file/stream of ``spec.format``. Resampling is stateful
-    (no clicks at chunk boundaries). Not thread-safe; one encoder per response.
+    (no clicks at chunk boundaries). ``marks`` (at the output rate) go into the header of the formats in
+    :data:`MUXED_MARK_FORMATS` and are ignored by the others. Not thread-safe; one encoder per response.
     """
 
-    def __init__(self, *, source_rate: int, spec: AudioSpec) -> None:
+    def __init__(self, *, source_rate: int, spec: AudioSpec, marks: Sequence[Mark] = ()) -> None:
         self.spec = spec
         self.source_rate = source_rate
         self.sample_rate = spec.output_rate(source_rate)
@@ -297,7 +347,7 @@ class StreamEncoder:
         )
         self._sink = _ByteSink()
         self._av = (
-            _AvEncoder(self._sink, fmt=spec.format, rate=self.sample_rate, streaming=True)
+            _AvEncoder(self._sink, fmt=spec.format, rate=self.sample_rate, streaming=True, marks=marks)
             if spec.format in _AV_STREAM_CODECS
             else None
         )

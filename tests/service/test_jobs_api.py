@@ -50,6 +50,8 @@ async def test_a_job_runs_to_a_file_with_subtitles_and_chapters(tmp_path: Path) 
         assert audio.status_code == 200
         assert audio.headers["content-type"] == "audio/wav"
         samples, rate = sf.read(io.BytesIO(audio.content), dtype="float32")
+        assert b"cue " in audio.content, "a WAV of two chapters carries cue points (tests/unit/jobs/test_marks.py)"
+        assert "第二章 回家".encode() in audio.content
         expected = _expected_audio(svc.fake, BOOK)
         start, length, _ = expected[-1]
         assert len(samples) == start + length
