@@ -8,20 +8,16 @@ Skips when Chromium or Playwright is missing, but fails instead when TTSD_REQUIR
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 
+from tests.service.api_helpers import live_server
 from ttsd.api.schemas import TTS_EXAMPLES
 from ttsd.bootstrap import build_app
 from ttsd.config import Settings
@@ -72,38 +68,12 @@ def _require_browser() -> Any:
     return sync_playwright
 
 
-@contextlib.contextmanager
-def _live_server() -> Iterator[str]:
-    settings = Settings(voice="fake", warmup=False)
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    config = uvicorn.Config(build_app(settings), host="127.0.0.1", port=port, log_level="warning", ws="none")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    try:
-        while True:
-            with contextlib.suppress(httpx.TransportError):
-                if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
-                    break
-            assert time.monotonic() < deadline, "server did not start in time"
-            assert thread.is_alive(), "server thread died"
-            time.sleep(0.05)
-        yield url
-    finally:
-        server.should_exit = True
-        thread.join(30)
-
-
 @pytest.fixture
 def browser_page(tmp_path: Path) -> Iterator[tuple[Any, str, list[str]]]:
     """(page, server URL, problems): console errors, page errors, failed requests and any request that went
     anywhere but the server (the docs must work offline)."""
     sync_playwright = _require_browser()
-    with _live_server() as url, sync_playwright() as p:
+    with live_server(build_app(Settings(voice="fake", warmup=False))) as url, sync_playwright() as p:
         context = p.chromium.launch_persistent_context(
             str(tmp_path / "chromium-profile"),
             executable_path=str(CHROMIUM),

@@ -3,19 +3,14 @@ becomes a job, its progress bar fills, and the finished audio and subtitles down
 
 from __future__ import annotations
 
-import contextlib
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
-import uvicorn
 
 from tests.browser.test_web_page import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, _require_browser
-from tests.service.api_helpers import free_port
+from tests.service.api_helpers import live_server
 from ttsd.bootstrap import build_app
 from ttsd.config import Settings
 
@@ -35,33 +30,15 @@ async (id) => {
 """
 
 
-@contextlib.contextmanager
-def _server(jobs_dir: Path) -> Iterator[str]:
-    settings = Settings(voice="fake", warmup=False, max_text_chars=200, jobs_dir=jobs_dir)
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(build_app(settings), host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    try:
-        while True:
-            with contextlib.suppress(httpx.TransportError):
-                if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
-                    break
-            assert time.monotonic() < deadline, "server did not start"
-            assert thread.is_alive(), "server thread died"
-            time.sleep(0.05)
-        yield url
-    finally:
-        server.should_exit = True
-        thread.join(30)
-
-
 @pytest.fixture
 def page(tmp_path: Path) -> Iterator[tuple[Any, list[str]]]:
     sync_playwright = _require_browser()
-    with _server(tmp_path / "jobs") as url, sync_playwright() as p:
+    with (
+        live_server(
+            build_app(Settings(voice="fake", warmup=False, max_text_chars=200, jobs_dir=tmp_path / "jobs"))
+        ) as url,
+        sync_playwright() as p,
+    ):
         context = p.chromium.launch_persistent_context(
             str(tmp_path / "profile"), executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS,
             viewport={"width": 1200, "height": 1100},

@@ -4,17 +4,14 @@ and the fake voice: the LLM demo and typed text are spoken sentence by sentence 
 from __future__ import annotations
 
 import contextlib
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 from tests.browser.test_web_page import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, _require_browser
-from ttsd.api.server import build_server
+from tests.service.api_helpers import live_server
 from ttsd.bootstrap import build_app
 from ttsd.config import Settings
 
@@ -23,28 +20,10 @@ pytestmark = pytest.mark.browser
 DEMO_SENTENCES = 4  # src/ttsd/web/live.js: LIVE_DEMO
 
 
-@contextlib.contextmanager
-def _ttsd_server(**overrides: Any) -> Iterator[str]:
+def _ttsd_server(**overrides: Any) -> contextlib.AbstractContextManager[str]:
+    """ttsd as ``ttsd serve`` runs it (its own WebSocket protocol), on the fake voice."""
     settings = Settings(voice="fake", warmup=False, max_text_chars=500, **overrides)
-    with contextlib.closing(__import__("socket").socket()) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    server = build_server(build_app(settings), settings, host="127.0.0.1", port=port, log_level="warning")
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    try:
-        while True:
-            with contextlib.suppress(httpx.TransportError):
-                if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
-                    break
-            assert time.monotonic() < deadline, "server did not start in time"
-            time.sleep(0.05)
-        yield url
-    finally:
-        server.should_exit = True
-        thread.join(30)
+    return live_server(build_app(settings), settings=settings)
 
 
 @pytest.fixture

@@ -9,17 +9,14 @@ from __future__ import annotations
 
 import contextlib
 import os
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 
+from tests.service.api_helpers import live_server
 from ttsd.bootstrap import build_app
 from ttsd.config import Settings
 
@@ -71,30 +68,8 @@ def _require_browser() -> Any:
     return sync_playwright
 
 
-@contextlib.contextmanager
-def _live_server(max_text_chars: int = 200) -> Iterator[str]:
-    settings = Settings(voice="fake", warmup=False, max_text_chars=max_text_chars)
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    config = uvicorn.Config(build_app(settings), host="127.0.0.1", port=port, log_level="warning", ws="none")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    try:
-        while True:
-            with contextlib.suppress(httpx.TransportError):
-                if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
-                    break
-            assert time.monotonic() < deadline, "server did not start in time"
-            assert thread.is_alive(), "server thread died"
-            time.sleep(0.05)
-        yield url
-    finally:
-        server.should_exit = True
-        thread.join(30)
+def _live_server(max_text_chars: int = 200) -> contextlib.AbstractContextManager[str]:
+    return live_server(build_app(Settings(voice="fake", warmup=False, max_text_chars=max_text_chars)))
 
 
 @pytest.fixture

@@ -27,6 +27,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tests.service.fakes import FakeService, fake_engine, make_settings
 from ttsd.api import create_app
+from ttsd.api.server import build_server
 from ttsd.bootstrap import build_jobs
 from ttsd.config import Settings
 from ttsd.metrics import Metrics
@@ -118,13 +119,18 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def live_server(app: FastAPI, *, ready_timeout_s: float = 15.0) -> Iterator[str]:
-    """Serve ``app`` with uvicorn on 127.0.0.1 (a free port) in a thread; yields ``http://127.0.0.1:PORT``."""
+def live_server(app: FastAPI, *, ready_timeout_s: float = 15.0, settings: Settings | None = None) -> Iterator[str]:
+    """Serve ``app`` with uvicorn on 127.0.0.1 (a free port) in a thread; yields ``http://127.0.0.1:PORT``.
+    ``settings``: serve it as ``ttsd serve`` does (ttsd's guarded HTTP and WebSocket protocols) instead of plain
+    uvicorn without WebSockets."""
     port = free_port()
-    config = uvicorn.Config(
-        app, host="127.0.0.1", port=port, log_level="warning", ws="none", lifespan="on", access_log=False
-    )
-    server = uvicorn.Server(config)
+    if settings is not None:
+        server: uvicorn.Server = build_server(app, settings, host="127.0.0.1", port=port, log_level="warning")
+    else:
+        config = uvicorn.Config(
+            app, host="127.0.0.1", port=port, log_level="warning", ws="none", lifespan="on", access_log=False
+        )
+        server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name="uvicorn-test", daemon=True)
     thread.start()
     url = f"http://127.0.0.1:{port}"
