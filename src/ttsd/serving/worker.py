@@ -7,6 +7,8 @@ The server talks to it over a pipe (:mod:`ttsd.serving.transport`): ``("ready", 
 * It is *spawned* (a fresh interpreter), never forked: torch and onnxruntime thread pools in the server
   process would not survive a fork.
 * A CUDA worker binds its device before the model loads (``torch.cuda.set_device``).
+* Its allocator keeps a batch's working memory for the next batch (:func:`ttsd.allocator.tune_model`) and
+  gives it back to the system once no batch has come for :data:`IDLE_TRIM_S` (:func:`ttsd.allocator.trim`).
 * It never outlives the server: a thread checks the parent's pid twice a second and exits when the server is
   gone (SIGKILLed included), and the pipe's end-of-file ends the batch loop.
 * A voice that raises an ``Exception`` on a batch fails that batch only (``("error", ...)``); anything that
@@ -46,6 +48,7 @@ log = logging.getLogger(__name__)
 
 DIED_EXIT = 70  # exit status of a worker whose model thread died
 _PARENT_POLL_S = 0.5
+IDLE_TRIM_S = 0.5
 _MAIN_LOCK = threading.Lock()
 
 
@@ -77,7 +80,7 @@ class WorkerSpec:
 def worker_main(conn: Connection, spec: WorkerSpec, parent_pid: int) -> None:
     """The spawned process's entry point."""
     configure_logging(spec.log_level, spec.log_format)
-    allocator.tune()  # as in ttsd serve: the memory a long batch used goes back to the system after it
+    allocator.tune_model()  # a batch's memory serves the next batch; it goes back when the worker idles
     threading.Thread(target=_watch_parent, args=(parent_pid,), name="ttsd-parent-watch", daemon=True).start()
     try:
         if spec.bind_cuda:
@@ -93,6 +96,8 @@ def worker_main(conn: Connection, spec: WorkerSpec, parent_pid: int) -> None:
     send_message(conn, ("ready", voice.info))
     while True:
         try:
+            if not conn.poll(IDLE_TRIM_S):
+                allocator.trim()
             batch = recv_message(conn)
         except (EOFError, OSError):
             return  # the server closed the pipe or died
