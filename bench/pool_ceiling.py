@@ -7,7 +7,8 @@
 
 ``ceiling``: N spawned processes, each loading the voice with T intra-op threads, run ``run_batch`` on batches
 of ``--batch`` sentences of bench/texts_mixed.txt back to back for ``--seconds``; prints audio seconds per wall
-second of the whole pool (the most any server on these workers can deliver). Nothing else runs.
+second of the whole pool (the most any server on these workers can deliver). Nothing else runs; the workers
+use the server's worker allocator profile (:func:`ttsd.allocator.tune_model`).
 
 ``transport``: the real pool (:class:`ttsd.serving.pool.WorkerPool`, one worker) runs batches of ``--batch``
 sentences; for each, the model time the worker reports is compared with the time the server waited for it.
@@ -46,9 +47,11 @@ def batches(voice_name: str, size: int) -> list[list[object]]:
 
 
 def _worker(voice_name: str, threads: int, size: int, seconds: float, go: Any, out: Any) -> None:
+    from ttsd import allocator
     from ttsd.voices import registry
     from ttsd.voices.options import VoiceOptions
 
+    allocator.tune_model()  # the allocator profile of the server's workers
     work = batches(voice_name, size)  # first: loading the text side sets torch's threads to every core
     voice = registry.load_family(voice_name, VoiceOptions(device="cpu", precision="auto", threads=threads))
     voice.warmup()

@@ -121,7 +121,7 @@ class BatchConfig:
     max_batch_frames: int = 12000
     max_queue: int = 512
     bucket_edges: tuple[int, ...] = (16, 32, 64, 128, 256)
-    overtake_s_per_frame: float = 0.01
+    overtake_s_per_frame: float = 0.001
 
 
 class Settings(BaseSettings):
@@ -212,6 +212,13 @@ class Settings(BaseSettings):
     )
     bucket_edges: IntList = Field(
         (16, 32, 64, 128, 256), description="Length bucket edges (ids): '16 32 64', '16,32,64' or '[16,32,64]'."
+    )
+    overtake_s_per_frame: float = Field(
+        0.001,
+        ge=0,
+        le=1,
+        description="How far a short item may overtake longer ones queued before it: seconds of head start per "
+        "estimated frame of the longer one (0 = oldest first).",
     )
     request_timeout_s: float = Field(60.0, gt=0, description="Default per-request deadline.")
     max_text_chars: int = Field(5000, ge=1, description="Longest accepted input text.")
@@ -336,6 +343,7 @@ class Settings(BaseSettings):
             max_batch_frames=self.max_batch_frames,
             max_queue=self.max_queue,
             bucket_edges=self.bucket_edges,
+            overtake_s_per_frame=self.overtake_s_per_frame,
         )
 
 
