@@ -103,8 +103,8 @@ async def test_finished_jobs_are_removed_after_their_retention(tmp_path: Path) -
         job = (await svc.client.post("/v1/jobs", json={"input": "你好。"})).json()
         done = await wait_for_status(svc.client, job["id"])
         jobs = svc.app.state.service.jobs
-        jobs.sweep(now=done["finished_at"] + 3599)
+        await jobs.sweep(now=done["finished_at"] + 3599)
         assert (await svc.client.get(f"/v1/jobs/{job['id']}")).status_code == 200
-        jobs.sweep(now=done["finished_at"] + 3601)
+        await jobs.sweep(now=done["finished_at"] + 3601)
         assert (await svc.client.get(f"/v1/jobs/{job['id']}")).status_code == 404
         assert not (tmp_path / job["id"]).exists()

@@ -26,7 +26,7 @@ from ttsd.jobs.assemble import Assembled, assemble
 from ttsd.jobs.files import JobFiles
 from ttsd.jobs.model import JobSpec
 from ttsd.jobs.plan import Part, Plan
-from ttsd.jobs.records import Store
+from ttsd.jobs.store_thread import ThreadedStore
 from ttsd.metrics import Metrics
 from ttsd.pipeline.engine import State, TTSEngine
 from ttsd.pipeline.request import SynthesisResult
@@ -62,7 +62,7 @@ class JobRunner:
         *,
         job_id: str,
         owner: str,
-        store: Store,
+        store: ThreadedStore,
         files: JobFiles,
         engine: TTSEngine,
         metrics: Metrics,
@@ -80,12 +80,12 @@ class JobRunner:
         self.progress = Progress(started=time.monotonic())
 
     async def run(self) -> Assembled:
-        row = self._store.get(self.job_id)
+        row = await self._store.get(self.job_id)
         if row is None:
             raise Stopped("the job was removed")
         spec = JobSpec.from_json(row.spec)
-        plan = self._files.read_plan(self.job_id)
-        done = {p.idx for p in self._store.parts(self.job_id)}
+        plan = await asyncio.to_thread(self._files.read_plan, self.job_id)
+        done = {p.idx for p in await self._store.parts(self.job_id)}
         todo = deque((i, part) for i, part in enumerate(plan.parts) if i not in done)
         rate = row.sample_rate
         if todo:
@@ -102,7 +102,7 @@ class JobRunner:
             rate = result.sample_rate
             await asyncio.to_thread(self._files.write_part, self.job_id, idx, result.audio)
             cues = [[round(c.start, 3), round(c.end, 3), c.text] for c in build_cues(result.timestamps)]
-            committed = self._store.commit_part(
+            committed = await self._store.commit_part(
                 self.job_id, self._owner, idx=idx, samples=len(result.audio), sample_rate=rate,
                 characters=len(part.text), cues=cues,
             )  # fmt: skip
@@ -135,7 +135,7 @@ class JobRunner:
                 await asyncio.sleep(RETRY_S * failures)
 
     async def _assemble(self, plan: Plan, spec: JobSpec, rate: int) -> Assembled:
-        parts = self._store.parts(self.job_id)
+        parts = await self._store.parts(self.job_id)
         if rate == 0:
             rate = _silence(self._engine, spec).sample_rate
         return await asyncio.to_thread(

@@ -17,7 +17,15 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from ttsd.errors import JobNotFound, JobStateConflict, ShuttingDown, StorageFull, TextError, TextTooLong
+from ttsd.errors import (
+    BackendUnavailable,
+    JobNotFound,
+    JobStateConflict,
+    ShuttingDown,
+    StorageFull,
+    TextError,
+    TextTooLong,
+)
 from ttsd.jobs.assemble import Assembled
 from ttsd.jobs.callback import check_callback, deliver
 from ttsd.jobs.files import JobFiles
@@ -26,6 +34,7 @@ from ttsd.jobs.plan import MAX_PART_CHARS, plan_text
 from ttsd.jobs.records import JobRow, Store
 from ttsd.jobs.runner import JobFailed, JobRunner, Stopped
 from ttsd.jobs.store import JobStore
+from ttsd.jobs.store_thread import ThreadedStore
 from ttsd.metrics import Metrics
 from ttsd.pipeline.engine import State, TTSEngine
 from ttsd.pipeline.plan import AUDIO_S_PER_CHAR, MARKUP_ALLOWANCE
@@ -39,7 +48,8 @@ BYTES_PER_AUDIO_S = 24_000 * 2 * 2
 
 
 class JobService:
-    """See the module docstring. Use from the event loop; :meth:`start` opens the store."""
+    """See the module docstring. Use from the event loop; the store is opened (on its own thread: see
+    :mod:`ttsd.jobs.store_thread`) by :meth:`start`'s loop or the first call that needs it."""
 
     def __init__(
         self, *, config: JobsConfig, engine: TTSEngine, metrics: Metrics, clock: Callable[[], float] = time.time
@@ -49,7 +59,8 @@ class JobService:
         self._engine = engine
         self._metrics = metrics
         self._clock = clock
-        self._opened: tuple[JobFiles, Store] | None = None
+        self._job_files: JobFiles | None = None
+        self._store = ThreadedStore(self._open_store)
         self.failure: str | None = None
         self._owner = f"{config.owner}:{uuid.uuid4().hex[:8]}"
         self._running: dict[str, tuple[asyncio.Task[None], JobRunner]] = {}
@@ -62,36 +73,39 @@ class JobService:
 
     @property
     def _files(self) -> JobFiles:
-        return self._open()[0]
+        if self._job_files is None:
+            raise BackendUnavailable("long-form jobs are unavailable: the jobs store is not open yet")
+        return self._job_files
 
-    @property
-    def _store(self) -> Store:
-        return self._open()[1]
+    def _open_store(self) -> Store:
+        """The directory and the records (on the store's thread, on first use: building an app touches no disk
+        or network)."""
+        assert self.config.directory is not None
+        files = JobFiles(self.config.directory)
+        if self.config.store.startswith(("redis://", "rediss://", "unix://")):
+            from ttsd.jobs.redis_store import RedisJobStore
 
-    def _open(self) -> tuple[JobFiles, Store]:
-        """The directory and the records, opened on first use (building an app touches no disk or network)."""
-        if self._opened is None:
-            assert self.config.directory is not None
-            files = JobFiles(self.config.directory)
-            if self.config.store.startswith(("redis://", "rediss://", "unix://")):
-                from ttsd.jobs.redis_store import RedisJobStore
-
-                self._opened = (files, RedisJobStore(self.config.store))
-            else:
-                self._opened = (files, JobStore(files.database))
-        return self._opened
+            store: Store = RedisJobStore(self.config.store)
+        else:
+            store = JobStore(files.database)
+        self._job_files = files
+        return store
 
     def start(self) -> None:
-        """Open the store and start the loop (it takes jobs once the engine is ready). Idempotent. A store that
+        """Start the loop: it opens the store, then takes jobs once the engine is ready. Idempotent. A store that
         cannot be opened (a jobs directory that cannot be written, Redis not up yet) leaves jobs off with the
         reason (:attr:`failure`, 503 on the job routes) while the loop keeps trying; the rest of the service runs."""
-        self._try_open()
         if self._loop_task is None:
             self._loop_task = asyncio.create_task(self._loop(), name="ttsd-jobs")
 
-    def _try_open(self) -> bool:
+    async def _require(self) -> None:
+        """Open the store if the loop has not yet; 503 with the reason while it cannot be opened."""
+        if not self._store.opened and not await self._try_open():
+            raise BackendUnavailable(f"long-form jobs are unavailable: {self.failure}")
+
+    async def _try_open(self) -> bool:
         try:
-            self._open()
+            await self._store.open()
         except (OSError, sqlite3.Error) as exc:
             failure = f"the jobs directory {self.config.directory} cannot be used ({exc}); set TTSD_JOBS_DIR"
         except Exception as exc:  # the Redis store unreachable (redis.ConnectionError) or misconfigured
@@ -113,14 +127,14 @@ class JobService:
             self._loop_task = None
         for job_id, (task, _) in list(self._running.items()):
             task.cancel()
-            self._store.release(job_id, self._owner)
+            self._store.release_soon(job_id, self._owner)
         self._running.clear()
 
     async def _loop(self) -> None:
         while True:
             try:
-                if self._opened is not None or self._try_open():
-                    self._tick()
+                if self._store.opened or await self._try_open():
+                    await self._tick()
             except Exception:
                 log.exception("jobs loop failed; trying again")
             self._wake.clear()
@@ -128,20 +142,20 @@ class JobService:
                 async with asyncio.timeout(min(self.config.lease_s / 3, TICK_S)):
                     await self._wake.wait()
 
-    def _tick(self) -> None:
+    async def _tick(self) -> None:
         now = self._clock()
         for job_id, (task, _) in list(self._running.items()):
-            if not self._store.renew(job_id, self._owner, until=now + self.config.lease_s):
+            if not await self._store.renew(job_id, self._owner, until=now + self.config.lease_s):
                 task.cancel()  # taken over, cancelled or removed meanwhile
         while len(self._running) < self.config.concurrency and self._engine.state is State.READY:
-            claimed = self._store.claim(self._owner, now=now, lease_s=self.config.lease_s)
+            claimed = await self._store.claim(self._owner, now=now, lease_s=self.config.lease_s)
             if claimed is None:
                 break
             self._launch(claimed)
         if now - self._swept_at >= SWEEP_EVERY_S:
             self._swept_at = now
-            self.sweep(now)
-        self._publish()
+            await self.sweep(now)
+        await self._publish()
 
     def _launch(self, job_id: str) -> None:
         runner = JobRunner(
@@ -157,27 +171,29 @@ class JobService:
         try:
             done = await runner.run()
         except* JobFailed as group:
-            self._end(job_id, JobStatus.FAILED, error=str(group.exceptions[0]))
+            await self._end(job_id, JobStatus.FAILED, error=str(group.exceptions[0]))
         except* Stopped as group:
             log.info("job %s: stopped (%s)", job_id, group.exceptions[0])
         except* Exception as group:  # the store failed (Redis gone): the lease lapses and the job is resumed later
             log.error("job %s: interrupted by an error; it resumes once its lease lapses", job_id, exc_info=group)
         else:
-            self._end(job_id, JobStatus.SUCCEEDED, done=done)
+            await self._end(job_id, JobStatus.SUCCEEDED, done=done)
         finally:
             if self._running.get(job_id, (None,))[0] is asyncio.current_task():
                 del self._running[job_id]
             self._wake.set()
 
-    def _end(self, job_id: str, status: JobStatus, *, error: str | None = None, done: Assembled | None = None) -> None:
+    async def _end(
+        self, job_id: str, status: JobStatus, *, error: str | None = None, done: Assembled | None = None
+    ) -> None:
         chapters = [[c.title, c.start_s] for c in done.chapters] if done else None
         size = done.output_bytes if done else 0
-        if self._store.finish(
+        if await self._store.finish(
             job_id, self._owner, status=status, now=self._clock(), error=error, output_bytes=size, chapters=chapters
         ):
-            self._files.drop_parts(job_id)
+            await asyncio.to_thread(self._files.drop_parts, job_id)
             log.info("job %s: %s%s", job_id, status.value, f" ({error})" if error else "")
-            self._callback(job_id)
+            await self._callback(job_id)
 
     # -- submission and queries --------------------------------------------------------------------------------
 
@@ -193,6 +209,7 @@ class JobService:
             )
         if self._engine.state is not State.READY:
             raise ShuttingDown(f"the service is {self._engine.state.value}; retry shortly")
+        await self._require()
         request = spec.request(text)
         markup = _is_markup(request.input_type, text)
         markup_limit = self._engine.config.max_text_chars * MARKUP_ALLOWANCE
@@ -206,22 +223,22 @@ class JobService:
         if spec.callback_url is not None:
             check_callback(spec.callback_url, self.config.callback_hosts)
         await asyncio.to_thread(self._engine.check, request)
-        reserved = self._reserve(len(text), spec)
+        reserved = await self._reserve(len(text), spec)
         part_chars = min(MAX_PART_CHARS, self._engine.config.max_text_chars)
         plan = await asyncio.to_thread(plan_text, text, markup=markup, max_part_chars=part_chars)
         job_id = "job_" + uuid.uuid4().hex[:20]
         await asyncio.to_thread(self._files.write_plan, job_id, plan)
-        self._store.create(
+        await self._store.create(
             job_id, spec=spec.to_json(), characters=sum(len(p.text) for p in plan.parts), parts=len(plan.parts),
             reserved=reserved, now=self._clock(),
         )  # fmt: skip
         self._wake.set()
-        return self.get(job_id)
+        return await self.get(job_id)
 
-    def _reserve(self, characters: int, spec: JobSpec) -> int:
+    async def _reserve(self, characters: int, spec: JobSpec) -> int:
         need = int(characters * AUDIO_S_PER_CHAR / spec.controls.speed * BYTES_PER_AUDIO_S)
         quota = self.config.quota_bytes
-        used = self._store.used_bytes()
+        used = await self._store.used_bytes()
         if quota > 0 and used + need > quota:
             raise StorageFull(
                 f"the jobs' disk budget is spent: this job may need {need / 1e9:.2f} GB and {used / 1e9:.2f} of "
@@ -232,18 +249,20 @@ class JobService:
             raise StorageFull(f"the disk has {free / 1e9:.2f} GB free; this job may need {need / 1e9:.2f} GB")
         return need
 
-    def get(self, job_id: str) -> JobView:
-        row = self._store.get(job_id)
+    async def get(self, job_id: str) -> JobView:
+        await self._require()
+        row = await self._store.get(job_id)
         if row is None:
             raise JobNotFound(f"no job {job_id!r} (never submitted, removed, or past its retention)")
         return self._view(row)
 
-    def page(self, *, limit: int, after: str | None = None, status: JobStatus | None = None) -> list[JobView]:
-        return [self._view(row) for row in self._store.page(limit=limit, after=after, status=status)]
+    async def page(self, *, limit: int, after: str | None = None, status: JobStatus | None = None) -> list[JobView]:
+        await self._require()
+        return [self._view(row) for row in await self._store.page(limit=limit, after=after, status=status)]
 
-    def finished_file(self, job_id: str, kind: str, fmt: str) -> tuple[Any, JobView]:
+    async def finished_file(self, job_id: str, kind: str, fmt: str) -> tuple[Any, JobView]:
         """The path of a succeeded job's ``audio`` or ``subtitles``/``chapters`` file (409 before it succeeded)."""
-        view = self.get(job_id)
+        view = await self.get(job_id)
         if view.status is not JobStatus.SUCCEEDED:
             raise JobStateConflict(f"job {job_id} is {view.status.value}; its {kind} is ready once it has succeeded",
                                    status=view.status.value)  # fmt: skip
@@ -255,23 +274,23 @@ class JobService:
 
     async def cancel(self, job_id: str) -> JobView:
         """Stop a queued or running job; it stays listed as ``cancelled`` (409 if it had already ended)."""
-        view = self.get(job_id)
+        view = await self.get(job_id)
         if view.status.finished:
             raise JobStateConflict(f"job {job_id} already ended ({view.status.value})", status=view.status.value)
         self._stop_local(job_id)
-        if self._store.finish(job_id, None, status=JobStatus.CANCELLED, now=self._clock()):
+        if await self._store.finish(job_id, None, status=JobStatus.CANCELLED, now=self._clock()):
             await asyncio.to_thread(self._files.remove, job_id)
-            self._callback(job_id)
-        self._publish()
-        return self.get(job_id)
+            await self._callback(job_id)
+        await self._publish()
+        return await self.get(job_id)
 
     async def remove(self, job_id: str) -> None:
         """Cancel (if it runs) and delete a job and its files; it is then unknown (404)."""
-        self.get(job_id)
+        await self.get(job_id)
         self._stop_local(job_id)
-        self._store.delete(job_id)
+        await self._store.delete(job_id)
         await asyncio.to_thread(self._files.remove, job_id)
-        self._publish()
+        await self._publish()
 
     def _stop_local(self, job_id: str) -> None:
         found = self._running.pop(job_id, None)
@@ -297,26 +316,27 @@ class JobService:
             chapters=tuple(Chapter(title=str(t), start_s=float(s)) for t, s in row.chapters), worker=row.owner,
         )  # fmt: skip
 
-    def sweep(self, now: float) -> None:
+    async def sweep(self, now: float) -> None:
         """Remove finished jobs past their retention; send callbacks still pending (a restart)."""
-        for job_id in self._store.expired(before=now - self.config.retention_s):
+        await self._require()
+        for job_id in await self._store.expired(before=now - self.config.retention_s):
             log.info("job %s: removed after its retention", job_id)
-            self._store.delete(job_id)
-            self._files.remove(job_id)
-        for job_id in self._store.callbacks_due():
-            self._callback(job_id)
+            await self._store.delete(job_id)
+            await asyncio.to_thread(self._files.remove, job_id)
+        for job_id in await self._store.callbacks_due():
+            await self._callback(job_id)
 
-    def _publish(self) -> None:
-        for status, count in self._store.counts().items():
+    async def _publish(self) -> None:
+        for status, count in (await self._store.counts()).items():
             self._metrics.jobs.labels(state=status.value).set(count)
-        self._metrics.jobs_backlog.set(self._store.backlog_chars())
+        self._metrics.jobs_backlog.set(await self._store.backlog_chars())
 
-    def _callback(self, job_id: str) -> None:
-        row = self._store.get(job_id)
+    async def _callback(self, job_id: str) -> None:
+        row = await self._store.get(job_id)
         url = row.spec.get("callback_url") if row is not None else None
         if row is None or url is None or row.callback != "pending":
             return
-        self._store.set_callback(job_id, "sending")
+        await self._store.set_callback(job_id, "sending")
         task = asyncio.create_task(self._send(job_id, url, _callback_body(self._view(row))))
         self._ending.add(task)
         task.add_done_callback(self._ending.discard)
@@ -324,7 +344,7 @@ class JobService:
     async def _send(self, job_id: str, url: str, body: dict[str, Any]) -> None:
         delivered = await deliver(url, body)
         with contextlib.suppress(Exception):  # the job may have been removed meanwhile
-            self._store.set_callback(job_id, "delivered" if delivered else "failed")
+            await self._store.set_callback(job_id, "delivered" if delivered else "failed")
 
 
 def _callback_body(view: JobView) -> dict[str, Any]:

@@ -4,7 +4,8 @@ store; :mod:`ttsd.jobs.redis_store` is the one shared by replicas).
 A part's row is its checkpoint: its audio file is written (and renamed into place) before the row, so a committed
 part always has its whole file, and a file without a row is simply written again. Every change of a running job
 is conditional on its lease (``owner``): a process whose lease lapsed (it stalled; another took the job over)
-finds its commits refused and stops. Used from the event loop only (each call is one short transaction).
+finds its commits refused and stops. Used from one thread at a time (:mod:`ttsd.jobs.store_thread`: the job
+service's store thread); each call is one short transaction.
 """
 
 from __future__ import annotations
@@ -57,7 +58,7 @@ class JobStore:
 
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        # Built where the app is built, used on the event loop thread (one call at a time): not shared between threads.
+        # Opened and used on the job service's store thread (one call at a time): never used by two threads at once.
         self._db = sqlite3.connect(path, isolation_level=None, timeout=10.0, check_same_thread=False)
         self._db.row_factory = sqlite3.Row
         self._db.execute("PRAGMA journal_mode=WAL")

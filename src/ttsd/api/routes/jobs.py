@@ -85,7 +85,7 @@ async def list_jobs(
     after: str | None = None,
     status: JobStatus | None = None,
 ) -> JobList:
-    views = _jobs(request).page(limit=limit + 1, after=after, status=status)
+    views = await _jobs(request).page(limit=limit + 1, after=after, status=status)
     more = len(views) > limit
     views = views[:limit]
     return JobList(data=[_json(v) for v in views], has_more=more, next_after=views[-1].id if more else None)
@@ -93,13 +93,13 @@ async def list_jobs(
 
 @router.get("/v1/jobs/{job_id}", response_model=JobJSON, responses=_NOT_FOUND, summary="A job's state")
 async def get_job(job_id: JobId, request: Request) -> JobJSON:
-    return _json(_jobs(request).get(job_id))
+    return _json(await _jobs(request).get(job_id))
 
 
 @router.get("/v1/jobs/{job_id}/audio", responses={**_NOT_FOUND, **_CONFLICT, **_RANGES})
 async def audio(job_id: JobId, request: Request) -> Response:
     """The finished file (409 before the job succeeded). ``Range`` requests are answered with 206."""
-    path, view = _jobs(request).finished_file(job_id, "audio", "")
+    path, view = await _jobs(request).finished_file(job_id, "audio", "")
     fmt = view.spec.format
     name = f"{job_id}.{'wav' if fmt == 'ulaw' else fmt}"
     return FileResponse(path, media_type=MEDIA_TYPES[fmt], filename=name, content_disposition_type="inline")
@@ -111,8 +111,8 @@ async def subtitles(
 ) -> Response:
     """SRT or WebVTT subtitles of the finished audio; ``format=chapters``: the chapter marks as WebVTT."""
     jobs = _jobs(request)
-    wanted = format or jobs.get(job_id).spec.subtitles or "vtt"
-    path, _ = jobs.finished_file(job_id, "chapters" if wanted == "chapters" else "subtitles", wanted)
+    wanted = format or (await jobs.get(job_id)).spec.subtitles or "vtt"
+    path, _ = await jobs.finished_file(job_id, "chapters" if wanted == "chapters" else "subtitles", wanted)
     media = "application/x-subrip" if wanted == "srt" else "text/vtt"
     return Response(path.read_bytes(), media_type=f"{media}; charset=utf-8")
 

@@ -1,0 +1,44 @@
+"""A stalled job store slows the jobs, not speech: the store's calls run on a thread of their own, so while a
+real Redis is frozen (SIGSTOP) the event loop still answers probes and interactive requests at once; the job
+call waiting on the store completes once Redis is back."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import time
+from pathlib import Path
+
+import redis
+
+from tests.redis_helpers import redis_server
+from tests.service.jobs_helpers import jobs_service, wait_for_status
+
+
+async def test_a_stalled_redis_does_not_hold_interactive_requests(tmp_path: Path) -> None:
+    with redis_server() as url:
+        async with jobs_service(tmp_path, jobs_store=url) as svc:
+            first = (await svc.client.post("/v1/jobs", json={"input": "先来一个。"})).json()
+            await wait_for_status(svc.client, first["id"])
+            pid = int(redis.Redis.from_url(url).info("server")["process_id"])
+            os.kill(pid, signal.SIGSTOP)
+            try:
+                submit = asyncio.create_task(svc.client.post("/v1/jobs", json={"input": "你好，世界。"}))
+                await asyncio.sleep(0.3)  # the submission (and the jobs loop) now wait on the frozen store
+                started = time.monotonic()
+                health = await svc.client.get("/healthz")
+                health_s = time.monotonic() - started
+                started = time.monotonic()
+                speech = await svc.client.post("/tts", json={"text": "这句话不等任务。"})
+                speech_s = time.monotonic() - started
+                assert not submit.done(), "the job submission waits for the store"
+            finally:
+                os.kill(pid, signal.SIGCONT)
+            assert health.status_code == 200
+            assert health_s < 0.5, f"/healthz took {health_s:.2f} s while the store was frozen"
+            assert speech.status_code == 200
+            assert speech_s < 1.0, f"/tts took {speech_s:.2f} s while the store was frozen"
+            queued = await asyncio.wait_for(submit, timeout=15)
+            assert queued.status_code == 202
+            assert (await wait_for_status(svc.client, queued.json()["id"]))["status"] == "succeeded"
