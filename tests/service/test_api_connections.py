@@ -114,14 +114,18 @@ def test_client_that_stops_reading_is_disconnected_and_its_work_cancelled() -> N
         faults=FakeOptions(delay_ms_per_batch=20),
     ) as svc:
         sock = raw_connection(svc.port, rcvbuf=4096)
-        body = f'{{"text": "{text}", "stream": true}}'.encode()
-        sock.sendall(post_head("/tts", content_length=len(body)) + body)
-        # The server aborts the connection once it has had nothing to write into for send_timeout_s.
-        wait_until(lambda: svc.open_connections() == 0, timeout_s=15)
-        done = len(svc.voice.batches)
-        time.sleep(0.5)
-        assert len(svc.voice.batches) == done, "the stream's queued sentences were cancelled"
-        assert sum(len(b) for b in svc.voice.batches) < 100  # of ~280 sentences
-        metrics = httpx.get(f"{svc.url}/metrics").text
-        assert metric_value(metrics, "ttsd_request_duration_seconds_count", route="/tts", status="499") == 1
-        sock.close()
+        try:
+            body = f'{{"text": "{text}", "stream": true}}'.encode()
+            sock.sendall(post_head("/tts", content_length=len(body)) + body)
+            # The stream has started (on a loaded machine the server may not have taken the connection yet)...
+            wait_until(lambda: len(svc.voice.batches) > 0, timeout_s=15)
+            # ...and the server aborts it once it has had nothing to write into for send_timeout_s.
+            wait_until(lambda: svc.open_connections() == 0, timeout_s=15)
+            done = len(svc.voice.batches)
+            time.sleep(0.5)
+            assert len(svc.voice.batches) == done, "the stream's queued sentences were cancelled"
+            assert sum(len(b) for b in svc.voice.batches) < 100  # of ~280 sentences
+            metrics = httpx.get(f"{svc.url}/metrics").text
+            assert metric_value(metrics, "ttsd_request_duration_seconds_count", route="/tts", status="499") == 1
+        finally:
+            sock.close()
