@@ -26,7 +26,7 @@ test: install
 	$(BIN)/pytest $(COVERAGE)
 
 test-fast: install
-	$(BIN)/pytest -m "not integration and not browser and not slow" -p no:cacheprovider -q
+	$(BIN)/pytest -m "not integration and not browser and not slow" -p no:cacheprovider -q -n auto --maxprocesses 4
 
 lint: install
 	$(BIN)/ruff check src tests bench

@@ -321,6 +321,7 @@ TRIGGERS: dict[tuple[str, str], dict[str, Trigger]] = {
 }
 
 
+@pytest.mark.slow  # about 5 s: `make test` runs it
 async def test_every_documented_status_code_is_reachable(tmp_path: Path) -> None:
     async with running_service(
         api_key=API_KEY, cache_bytes=0, faults=FakeOptions(delay_ms_per_batch=200), with_jobs=True,

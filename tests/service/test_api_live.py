@@ -21,6 +21,8 @@ from tests.service.fakes import expected_samples
 from ttsd.voices.fake import SAMPLE_RATE
 from ttsd.voices.options import FakeOptions
 
+pytestmark = pytest.mark.slow  # a real uvicorn server per test (about 8 s in all); `make test` runs them
+
 TEXT = "欢迎使用中文语音合成服务。今天天气很好！"
 FOUR = "第一句话。第二句话。第三句话。第四句话。"
 SIX = "一号句子。二号句子。三号句子。四号句子。五号句子。六号句子。"

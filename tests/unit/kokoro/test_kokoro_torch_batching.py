@@ -12,6 +12,8 @@ from ttsd.voices.kokoro.torch_blocks import normalized, step_mask
 from ttsd.voices.kokoro.torch_decoder import reflect_each
 from ttsd.voices.kokoro.torch_model import KokoroTorch, align, gather_steps
 
+pytestmark = pytest.mark.slow  # runs the PyTorch Kokoro model (about 9 s in all); `make test` runs it
+
 
 @pytest.fixture(scope="module")
 def model() -> KokoroTorch:
