@@ -327,9 +327,10 @@ class JobService:
             await self._callback(job_id)
 
     async def _publish(self) -> None:
-        for status, count in (await self._store.counts()).items():
+        counts, backlog = await self._store.gauges()
+        for status, count in counts.items():
             self._metrics.jobs.labels(state=status.value).set(count)
-        self._metrics.jobs_backlog.set(await self._store.backlog_chars())
+        self._metrics.jobs_backlog.set(backlog)
 
     async def _callback(self, job_id: str) -> None:
         row = await self._store.get(job_id)

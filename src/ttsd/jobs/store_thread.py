@@ -112,11 +112,11 @@ class ThreadedStore:
     async def set_callback(self, job_id: str, state: str) -> None:
         await self._run(lambda s: s.set_callback(job_id, state))
 
-    async def counts(self) -> dict[JobStatus, int]:
-        return await self._run(lambda s: s.counts())
-
-    async def backlog_chars(self) -> int:
-        return await self._run(lambda s: s.backlog_chars())
+    async def gauges(self) -> tuple[dict[JobStatus, int], int]:
+        """The store's ``counts()`` and ``backlog_chars()`` in one call: a pair read together, so the metrics that show
+        them never disagree (calls complete in the order they were made, so a later pair is never overwritten by
+        an earlier one)."""
+        return await self._run(lambda s: (s.counts(), s.backlog_chars()))
 
     async def used_bytes(self) -> int:
         return await self._run(lambda s: s.used_bytes())
