@@ -148,7 +148,7 @@ class JobService:
             if not await self._store.renew(job_id, self._owner, until=now + self.config.lease_s):
                 task.cancel()  # taken over, cancelled or removed meanwhile
         while len(self._running) < self.config.concurrency and self._engine.state is State.READY:
-            claimed = await self._store.claim(self._owner, now=now, lease_s=self.config.lease_s)
+            claimed = await self._claim(now)
             if claimed is None:
                 break
             self._launch(claimed)
@@ -156,6 +156,20 @@ class JobService:
             self._swept_at = now
             await self.sweep(now)
         await self._publish()
+
+    async def _claim(self, now: float) -> str | None:
+        """Claim the next job. A drain that stops the loop meanwhile gives a job claimed too late straight back
+        (its lease would otherwise hold it for ``lease_s``)."""
+        claim = asyncio.ensure_future(self._store.claim(self._owner, now=now, lease_s=self.config.lease_s))
+        try:
+            return await asyncio.shield(claim)
+        except asyncio.CancelledError:
+            claim.add_done_callback(self._give_back)
+            raise
+
+    def _give_back(self, claim: asyncio.Future[str | None]) -> None:
+        if not claim.cancelled() and claim.exception() is None and (job_id := claim.result()) is not None:
+            self._store.release_soon(job_id, self._owner)
 
     def _launch(self, job_id: str) -> None:
         runner = JobRunner(
