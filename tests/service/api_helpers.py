@@ -125,7 +125,9 @@ def live_server(app: FastAPI, *, ready_timeout_s: float = 15.0, settings: Settin
     uvicorn without WebSockets."""
     port = free_port()
     if settings is not None:
-        server: uvicorn.Server = build_server(app, settings, host="127.0.0.1", port=port, log_level="warning")
+        server: uvicorn.Server = build_server(
+            app, settings, host="127.0.0.1", port=port, log_level="warning", access_log=False
+        )
     else:
         config = uvicorn.Config(
             app, host="127.0.0.1", port=port, log_level="warning", ws="none", lifespan="on", access_log=False

@@ -12,20 +12,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import threading
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import httpx
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
-from tests.service.api_helpers import free_port
+from tests.service.api_helpers import live_server
 from tests.service.fakes import FakeService, fake_engine, make_settings
 from ttsd.api import create_app
-from ttsd.api.server import build_server
 from ttsd.config import Settings
 from ttsd.metrics import Metrics
 from ttsd.pipeline.admission import AdmissionConfig
@@ -61,24 +58,8 @@ def ws_service(
     settings = make_settings(**values)
     fake = fake_engine(settings, Metrics(), faults=faults, admission=admission)
     app = create_app(settings, engine=fake.engine, metrics=fake.metrics)
-    port = free_port()
-    server = build_server(app, settings, host="127.0.0.1", port=port, log_level="warning", access_log=False)
-    thread = threading.Thread(target=server.run, name="ttsd-ws-test", daemon=True)
-    thread.start()
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 15
-    try:
-        while True:
-            with contextlib.suppress(httpx.TransportError):
-                if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
-                    break
-            if time.monotonic() > deadline or not thread.is_alive():
-                raise AssertionError("server did not become ready")
-            time.sleep(0.02)
+    with live_server(app, settings=settings) as url:
         yield WsService(url=url, fake=fake, settings=settings)
-    finally:
-        server.should_exit = True
-        thread.join(timeout=30)
 
 
 @dataclass
