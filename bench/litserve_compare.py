@@ -29,7 +29,6 @@ import contextlib
 import json
 import os
 import statistics
-import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -39,7 +38,7 @@ from typing import Any
 import httpx
 import litserve as ls
 from fastapi import Response
-from servers import free_port, running
+from servers import free_port, loadtest_report, running
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "artifacts" / "litserve_compare"
@@ -138,13 +137,7 @@ def run_server(kind: str, tag: str, litserve_workers: int = 2) -> Iterator[str]:
 
 def loadtest(url: str, tag: str, concurrency: int, seconds: int) -> dict[str, Any]:
     out = OUT / f"loadtest-{tag}.json"
-    cmd = [sys.executable, "-m", "ttsd", "loadtest", "--url", url, "--concurrency", str(concurrency),
-           "--duration", str(seconds), "--texts", str(TEXTS), "--json", str(out)]  # fmt: skip
-    printed = subprocess.run(cmd, capture_output=True, text=True, check=True, timeout=seconds + 200)
-    print(printed.stdout, flush=True)
-    report: dict[str, Any] = json.loads(out.read_text())["reports"][0]
-    report.pop("samples", None)
-    return report
+    return loadtest_report(url, clients=concurrency, seconds=seconds, texts=TEXTS, out=out, echo=True)
 
 
 def litserve_batch_sizes(since_line: int) -> tuple[float | None, int]:

@@ -18,15 +18,13 @@ import argparse
 import json
 import os
 import signal
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
 from typing import Any
 
 import httpx
-from servers import ttsd_server
+from servers import loadtest_report, ttsd_server
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "artifacts" / "pool_bench"
@@ -34,25 +32,8 @@ TEXTS = ROOT / "bench" / "texts_mixed.txt"
 
 
 def loadtest(url: str, *, clients: int, seconds: int, tag: str) -> dict[str, Any]:
-    out = OUT / f"loadtest-{tag}.json"
-    cmd = [
-        sys.executable,
-        "-m",
-        "ttsd",
-        "loadtest",
-        "--url",
-        url,
-        "--concurrency",
-        str(clients),
-        "--duration",
-        str(seconds),
-        "--texts",
-        str(TEXTS),
-        "--json",
-        str(out),
-    ]  # fmt: skip  (voice: the server's default)
-    subprocess.run(cmd, capture_output=True, text=True, check=True, timeout=seconds + 300)
-    report: dict[str, Any] = json.loads(out.read_text())["reports"][0]
+    out = OUT / f"loadtest-{tag}.json"  # voice: the server's default
+    report = loadtest_report(url, clients=clients, seconds=seconds, texts=TEXTS, out=out)
     return {
         "clients": clients,
         "audio_s_per_s": round(report["audio_seconds_per_s"], 2),

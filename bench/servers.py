@@ -1,6 +1,7 @@
 """Servers for the benchmark scripts: a free loopback port, a process logging to a file, and a wait until it answers.
 
     with ttsd_server("name", {"TTSD_VOICES": "baker"}, log_dir=OUT) as (url, proc): ...
+    report = loadtest_report(url, clients=16, seconds=30, texts=TEXTS, out=OUT / "loadtest.json")
 
 (``bench/gpu_check.py`` keeps its own: it runs on the device machine's bare interpreter, with urllib only.)
 """
@@ -8,6 +9,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import socket
@@ -16,6 +18,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -82,3 +85,18 @@ def _stop(proc: subprocess.Popen[bytes], *, group: bool) -> None:
     except subprocess.TimeoutExpired:
         send(signal.SIGKILL)
         proc.wait()
+
+
+def loadtest_report(
+    url: str, *, clients: int, seconds: int, texts: Path, out: Path, echo: bool = False
+) -> dict[str, Any]:
+    """Run ``ttsd loadtest`` (/tts, WAV) against ``url``; its JSON report (written to ``out``) without the
+    per-request samples. ``echo`` prints its summary."""
+    cmd = [sys.executable, "-m", "ttsd", "loadtest", "--url", url, "--concurrency", str(clients),
+           "--duration", str(seconds), "--texts", str(texts), "--json", str(out)]  # fmt: skip
+    printed = subprocess.run(cmd, capture_output=True, text=True, check=True, timeout=seconds + 300)
+    if echo:
+        print(printed.stdout, flush=True)
+    report: dict[str, Any] = json.loads(out.read_text())["reports"][0]
+    report.pop("samples", None)
+    return report
