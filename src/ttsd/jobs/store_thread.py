@@ -40,7 +40,7 @@ class ThreadedStore:
     def release_soon(self, job_id: str, owner: str) -> None:
         """Queue :meth:`release` without waiting for it (a synchronous drain); it runs after the calls before it."""
         if self._store is not None:
-            self._thread.submit(self._opened_store().release, job_id, owner)
+            self._thread.submit(self._store.release, job_id, owner)
 
     async def _run(self, call: Callable[[Store], T]) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._thread, lambda: call(self._opened_store()))
